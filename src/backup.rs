@@ -1,0 +1,91 @@
+//! G1: the backup store. Originals are kept by content hash (`<dir>/ab/abcdef…`), so a file
+//! renamed or copied shares one backup, and a backup is never overwritten. A backup counts
+//! only once its bytes are on disk, flushed, and read back with the right hash.
+
+use std::path::{Path, PathBuf};
+
+use crate::content::hash_bytes;
+use crate::output::{self, Carry, IoError};
+
+#[derive(Debug, Clone)]
+pub struct BackupStore {
+    dir: PathBuf,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BackupError {
+    #[error(transparent)]
+    Io(#[from] IoError),
+    #[error("the backup {} does not hold the original (hash mismatch); it was changed or damaged on disk", path.display())]
+    Damaged { path: PathBuf },
+}
+
+impl BackupStore {
+    pub fn new(dir: &Path) -> BackupStore {
+        BackupStore {
+            dir: dir.to_path_buf(),
+        }
+    }
+
+    pub fn path_for(&self, hash: &str) -> PathBuf {
+        self.dir.join(&hash[..2.min(hash.len())]).join(hash)
+    }
+
+    /// Stores `bytes` (whose blake3 is `hash`) unless an intact copy is already there.
+    pub fn store(&self, hash: &str, bytes: &[u8]) -> Result<PathBuf, BackupError> {
+        let path = self.path_for(hash);
+        if self.read(hash).is_ok() {
+            return Ok(path);
+        }
+        let dir = path.parent().expect("backup paths have a parent");
+        std::fs::create_dir_all(dir)
+            .map_err(|e| IoError::new("cannot create the backup folder", dir, e))?;
+        let carry = Carry {
+            permissions: Some(std::os::unix::fs::PermissionsExt::from_mode(0o600)),
+            ..Carry::default()
+        };
+        output::write_atomic(&path, bytes, &carry)?;
+        // Read back: a backup that was not verified is not a backup.
+        self.read(hash)?;
+        Ok(path)
+    }
+
+    /// The original bytes, verified against their hash.
+    pub fn read(&self, hash: &str) -> Result<Vec<u8>, BackupError> {
+        let path = self.path_for(hash);
+        let bytes =
+            std::fs::read(&path).map_err(|e| IoError::new("cannot read the backup", &path, e))?;
+        if hash_bytes(&bytes) != hash {
+            return Err(BackupError::Damaged { path });
+        }
+        Ok(bytes)
+    }
+
+    pub fn exists(&self, hash: &str) -> bool {
+        self.path_for(hash).is_file()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stores_once_verifies_and_detects_damage() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = BackupStore::new(dir.path());
+        let bytes = b"original bytes";
+        let hash = hash_bytes(bytes);
+        let p = store.store(&hash, bytes).unwrap();
+        assert_eq!(store.read(&hash).unwrap(), bytes);
+        assert_eq!(store.store(&hash, bytes).unwrap(), p);
+        std::fs::write(&p, b"damaged").unwrap();
+        assert!(matches!(
+            store.read(&hash),
+            Err(BackupError::Damaged { .. })
+        ));
+        // Storing again repairs a damaged backup.
+        store.store(&hash, bytes).unwrap();
+        assert_eq!(store.read(&hash).unwrap(), bytes);
+    }
+}

@@ -1,0 +1,68 @@
+//! `restore [--dry-run] [--force] (--all | PATH...)`.
+
+use std::path::{Path, PathBuf};
+
+use crate::backup::BackupStore;
+use crate::ledger::Ledger;
+use crate::restore::{restore_one, select, Options, Outcome};
+
+pub fn run(
+    config: Option<&Path>,
+    paths: &[PathBuf],
+    all: bool,
+    opts: Options,
+) -> anyhow::Result<i32> {
+    let config = super::load(config)?;
+    // A restore writes files the daemon may be working on: take the same lock.
+    let _lock = crate::lock::acquire(&config.ledger)?;
+    let ledger = Ledger::open(&config.ledger)?;
+    let backups = BackupStore::new(&config.backup_dir);
+    let (rows, unknown) = select(&ledger, paths, all)?;
+    let mut code = 0;
+    for p in &unknown {
+        eprintln!(
+            "{}: not a file the agent manages; nothing to restore",
+            p.display()
+        );
+        code = 1;
+    }
+    let (mut restored, mut refused) = (0, 0);
+    for row in &rows {
+        match restore_one(&config, &ledger, &backups, row, opts)? {
+            Outcome::Restored => {
+                restored += 1;
+                println!("restored {}", row.path.display());
+            }
+            Outcome::WouldRestore => {
+                restored += 1;
+                println!("would restore {}", row.path.display());
+            }
+            Outcome::Refused(why) => {
+                refused += 1;
+                eprintln!("not restored {}: {why}", row.path.display());
+            }
+            Outcome::Nothing(why) => {
+                if !all && rows.len() == 1 {
+                    println!("{}: nothing to restore: {why}", row.path.display());
+                }
+            }
+        }
+    }
+    let verb = if opts.dry_run {
+        "would restore"
+    } else {
+        "restored"
+    };
+    println!(
+        "{verb} {restored} file(s){}",
+        if refused > 0 {
+            format!(", {refused} refused")
+        } else {
+            String::new()
+        }
+    );
+    if refused > 0 {
+        code = 1;
+    }
+    Ok(code)
+}

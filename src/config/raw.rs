@@ -1,0 +1,425 @@
+//! The TOML shape of the config and its validation into [`Config`]. Serde rejects unknown
+//! keys; everything serde cannot check (paths exist, mirror has an output that does not
+//! overlap its source, numbers in range) is checked here, with the key named.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::{
+    default_data_dir, ApiKey, BackendKind, Compression, Config, ConfigError, Convert, Folder,
+    FolderSettings, Mode, Network, Resize,
+};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    backend: Option<BackendKind>,
+    api_key: Option<String>,
+    api_key_file: Option<PathBuf>,
+    api_url: Option<String>,
+    ledger: Option<PathBuf>,
+    backup_dir: Option<PathBuf>,
+    concurrency: Option<i64>,
+    network: Option<RawNetwork>,
+    #[serde(default)]
+    folder: Vec<RawFolder>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawNetwork {
+    timeout_secs: Option<u64>,
+    retry_base_ms: Option<u64>,
+    max_retries: Option<u32>,
+    poll_interval_ms: Option<u64>,
+    pending_wait_secs: Option<u64>,
+    credits_wait_secs: Option<u64>,
+    server_wait_secs: Option<u32>,
+    max_batch_files: Option<usize>,
+    max_batch_bytes: Option<u64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFolder {
+    path: Option<PathBuf>,
+    mode: Option<Mode>,
+    output: Option<PathBuf>,
+    compression: Option<Compression>,
+    #[serde(default)]
+    convert: Vec<Convert>,
+    #[serde(default)]
+    keep_exif: bool,
+    resize: Option<Resize>,
+    #[serde(default)]
+    exclude: Vec<String>,
+}
+
+/// Parses and validates config text. `file` is used for messages and to resolve relative
+/// paths; `env_key` is `SHORTPIXEL_API_KEY`, used when the file names no key.
+pub fn load_str(file: &Path, text: &str, env_key: Option<String>) -> Result<Config, ConfigError> {
+    let err = |key: &str, message: String| ConfigError {
+        file: file.to_path_buf(),
+        key: key.to_string(),
+        message,
+    };
+    let raw: RawConfig = toml::from_str(text).map_err(|e| toml_error(file, text, &e))?;
+    let base = file
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."));
+    let base = std::path::absolute(&base).unwrap_or(base);
+    let resolve = |p: &Path| base.join(p);
+
+    let api_key = match (raw.api_key, raw.api_key_file) {
+        (Some(_), Some(_)) => {
+            return Err(err(
+                "api_key_file",
+                "set either api_key or api_key_file, not both".into(),
+            ))
+        }
+        (Some(k), None) if k.trim().is_empty() => {
+            return Err(err(
+                "api_key",
+                "is empty; remove the line to use the built-in optimizer".into(),
+            ))
+        }
+        (Some(k), None) => Some(ApiKey::new(k.trim())),
+        (None, Some(f)) => {
+            let path = resolve(&f);
+            let k = std::fs::read_to_string(&path).map_err(|e| {
+                err(
+                    "api_key_file",
+                    format!("cannot read {}: {e}", path.display()),
+                )
+            })?;
+            if k.trim().is_empty() {
+                return Err(err("api_key_file", format!("{} is empty", path.display())));
+            }
+            Some(ApiKey::new(k.trim()))
+        }
+        (None, None) => env_key.map(|k| ApiKey::new(k.trim())),
+    };
+    let backend = match (raw.backend, &api_key) {
+        (Some(BackendKind::Shortpixel), None) => {
+            return Err(err(
+                "backend",
+                "\"shortpixel\" needs an API key: set api_key, api_key_file or SHORTPIXEL_API_KEY, or use backend = \"local\"".into(),
+            ))
+        }
+        (Some(b), _) => b,
+        (None, Some(_)) => BackendKind::Shortpixel,
+        (None, None) => BackendKind::Local,
+    };
+    let api_url = raw
+        .api_url
+        .unwrap_or_else(|| "https://api.shortpixel.com".into())
+        .trim_end_matches('/')
+        .to_string();
+    if !(api_url.starts_with("https://") || api_url.starts_with("http://")) {
+        return Err(err("api_url", format!("{api_url:?} is not an http(s) URL")));
+    }
+    let concurrency = match raw.concurrency {
+        None => 4,
+        Some(n @ 1..=64) => n as usize,
+        Some(n) => return Err(err("concurrency", format!("{n} is out of range (1 to 64)"))),
+    };
+    let data = default_data_dir();
+    let ledger = raw
+        .ledger
+        .map(|p| resolve(&p))
+        .unwrap_or_else(|| data.join("ledger.db"));
+    let backup_dir = raw
+        .backup_dir
+        .map(|p| resolve(&p))
+        .unwrap_or_else(|| data.join("backups"));
+    let network = network(raw.network, &err)?;
+
+    if raw.folder.is_empty() {
+        return Err(err(
+            "folder",
+            "no [[folder]] is configured: add at least one folder to watch".into(),
+        ));
+    }
+    let mut folders: Vec<Folder> = Vec::new();
+    for (i, f) in raw.folder.into_iter().enumerate() {
+        let key = |k: &str| format!("folder[{i}].{k}");
+        let path = f
+            .path
+            .ok_or_else(|| err(&key("path"), "is missing".into()))?;
+        let path = resolve(&path);
+        let path = path.canonicalize().map_err(|e| {
+            err(
+                &key("path"),
+                format!("{} cannot be opened: {e}", path.display()),
+            )
+        })?;
+        if !path.is_dir() {
+            return Err(err(
+                &key("path"),
+                format!("{} is not a folder", path.display()),
+            ));
+        }
+        let mode = f.mode.unwrap_or(Mode::Replace);
+        let output = match (mode, f.output) {
+            (Mode::Replace, Some(_)) => {
+                return Err(err(
+                    &key("output"),
+                    "is only used with mode = \"mirror\"".into(),
+                ))
+            }
+            (Mode::Replace, None) => None,
+            (Mode::Mirror, None) => {
+                return Err(err(
+                    &key("output"),
+                    "is required with mode = \"mirror\"".into(),
+                ))
+            }
+            (Mode::Mirror, Some(o)) => {
+                let o = resolve(&o);
+                std::fs::create_dir_all(&o).map_err(|e| {
+                    err(
+                        &key("output"),
+                        format!("cannot create {}: {e}", o.display()),
+                    )
+                })?;
+                let o = o.canonicalize().map_err(|e| {
+                    err(
+                        &key("output"),
+                        format!("{} cannot be opened: {e}", o.display()),
+                    )
+                })?;
+                if o.starts_with(&path) || path.starts_with(&o) {
+                    return Err(err(
+                        &key("output"),
+                        format!(
+                            "{} overlaps the folder {}; the mirror must be outside it",
+                            o.display(),
+                            path.display()
+                        ),
+                    ));
+                }
+                Some(o)
+            }
+        };
+        if let Some(other) = folders
+            .iter()
+            .find(|o| o.path.starts_with(&path) || path.starts_with(&o.path))
+        {
+            return Err(err(
+                &key("path"),
+                format!(
+                    "{} overlaps another folder ({})",
+                    path.display(),
+                    other.path.display()
+                ),
+            ));
+        }
+        if let Some(r) = f.resize {
+            if r.width == 0 || r.height == 0 {
+                return Err(err(
+                    &key("resize"),
+                    "width and height must be greater than 0".into(),
+                ));
+            }
+        }
+        let mut convert = f.convert;
+        convert.sort();
+        convert.dedup();
+        let mut globs = globset::GlobSetBuilder::new();
+        for g in &f.exclude {
+            let glob = globset::GlobBuilder::new(g)
+                .literal_separator(true)
+                .build()
+                .map_err(|e| err(&key("exclude"), format!("{g:?} is not a valid glob: {e}")))?;
+            globs.add(glob);
+        }
+        let exclude = globs
+            .build()
+            .map_err(|e| err(&key("exclude"), e.to_string()))?;
+        folders.push(Folder {
+            path,
+            mode,
+            output,
+            settings: FolderSettings {
+                compression: f.compression.unwrap_or(Compression::Lossy),
+                convert,
+                keep_exif: f.keep_exif,
+                resize: f.resize,
+            },
+            exclude,
+        });
+    }
+    Ok(Config {
+        file: file.to_path_buf(),
+        backend,
+        api_key,
+        api_url,
+        ledger,
+        backup_dir,
+        concurrency,
+        network,
+        folders,
+    })
+}
+
+fn network(
+    raw: Option<RawNetwork>,
+    err: &dyn Fn(&str, String) -> ConfigError,
+) -> Result<Network, ConfigError> {
+    let mut n = Network::default();
+    let Some(r) = raw else { return Ok(n) };
+    if let Some(v) = r.timeout_secs {
+        if v == 0 {
+            return Err(err("network.timeout_secs", "must be at least 1".into()));
+        }
+        n.timeout = Duration::from_secs(v);
+    }
+    if let Some(v) = r.retry_base_ms {
+        n.retry_base = Duration::from_millis(v);
+    }
+    if let Some(v) = r.max_retries {
+        n.max_retries = v;
+    }
+    if let Some(v) = r.poll_interval_ms {
+        n.poll_interval = Duration::from_millis(v.max(10));
+    }
+    if let Some(v) = r.pending_wait_secs {
+        n.pending_wait = Duration::from_secs(v);
+    }
+    if let Some(v) = r.credits_wait_secs {
+        n.credits_wait = Duration::from_secs(v);
+    }
+    if let Some(v) = r.server_wait_secs {
+        if v > 30 {
+            return Err(err(
+                "network.server_wait_secs",
+                format!("{v} is above the service's limit of 30"),
+            ));
+        }
+        n.server_wait_secs = v;
+    }
+    if let Some(v) = r.max_batch_files {
+        if !(1..=10).contains(&v) {
+            return Err(err(
+                "network.max_batch_files",
+                format!("{v} is out of range (1 to 10)"),
+            ));
+        }
+        n.max_batch_files = v;
+    }
+    if let Some(v) = r.max_batch_bytes {
+        if v == 0 || v > 128 * 1024 * 1024 {
+            return Err(err(
+                "network.max_batch_bytes",
+                format!("{v} is out of range (1 to 134217728)"),
+            ));
+        }
+        n.max_batch_bytes = v;
+    }
+    Ok(n)
+}
+
+/// Turns a TOML/serde error into one that names the key and the line.
+fn toml_error(file: &Path, text: &str, e: &toml::de::Error) -> ConfigError {
+    let message = e.message().trim().to_string();
+    let (line_no, key) = match e.span() {
+        Some(span) => {
+            let line_no = text[..span.start.min(text.len())].matches('\n').count() + 1;
+            let line = text.lines().nth(line_no - 1).unwrap_or("");
+            let key = match line.split_once('=') {
+                Some((k, _)) => k.trim().to_string(),
+                None => line.trim().to_string(),
+            };
+            (Some(line_no), key)
+        }
+        None => (None, String::new()),
+    };
+    // For an unknown field, serde's message names it; prefer that over the line's text.
+    let key = message
+        .strip_prefix("unknown field `")
+        .and_then(|rest| rest.split('`').next())
+        .map(str::to_string)
+        .unwrap_or(key);
+    let key = match line_no {
+        Some(n) if !key.is_empty() => format!("{key} (line {n})"),
+        Some(n) => format!("line {n}"),
+        None => "(syntax)".to_string(),
+    };
+    ConfigError {
+        file: file.to_path_buf(),
+        key,
+        message,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(text: &str) -> Result<Config, ConfigError> {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("photos")).unwrap();
+        let file = dir.path().join("config.toml");
+        load_str(&file, text, None)
+    }
+
+    #[test]
+    fn minimal_config_defaults_to_local_replace_lossy() {
+        let c = load("[[folder]]\npath = \"photos\"\n").unwrap();
+        assert_eq!(c.backend, BackendKind::Local);
+        assert_eq!(c.folders[0].mode, Mode::Replace);
+        assert_eq!(c.folders[0].settings.compression, Compression::Lossy);
+        assert_eq!(c.concurrency, 4);
+    }
+
+    #[test]
+    fn a_key_selects_shortpixel_and_is_never_printed() {
+        let c = load("api_key = \"SECRET123\"\n[[folder]]\npath = \"photos\"\n").unwrap();
+        assert_eq!(c.backend, BackendKind::Shortpixel);
+        assert!(!format!("{c:?}").contains("SECRET123"));
+    }
+
+    #[test]
+    fn unknown_key_is_named() {
+        let e = load("colour = 1\n[[folder]]\npath = \"photos\"\n").unwrap_err();
+        assert!(e.key.starts_with("colour"), "{e}");
+    }
+
+    #[test]
+    fn bad_enum_value_names_its_key() {
+        let e = load("[[folder]]\npath = \"photos\"\ncompression = \"best\"\n").unwrap_err();
+        assert!(e.key.starts_with("compression"), "{e}");
+        assert!(e.to_string().contains("best"), "{e}");
+    }
+
+    #[test]
+    fn mirror_needs_an_output_outside_the_folder() {
+        let e = load("[[folder]]\npath = \"photos\"\nmode = \"mirror\"\n").unwrap_err();
+        assert_eq!(e.key, "folder[0].output");
+        let e = load("[[folder]]\npath = \"photos\"\nmode = \"mirror\"\noutput = \"photos/web\"\n")
+            .unwrap_err();
+        assert!(e.message.contains("overlaps"), "{e}");
+    }
+
+    #[test]
+    fn missing_folder_is_named() {
+        let e = load("[[folder]]\npath = \"nope\"\n").unwrap_err();
+        assert_eq!(e.key, "folder[0].path");
+    }
+
+    #[test]
+    fn profile_changes_with_every_setting() {
+        let c = load("[[folder]]\npath = \"photos\"\n").unwrap();
+        let mut s = c.folders[0].settings.clone();
+        let p1 = s.profile(BackendKind::Local);
+        s.convert.push(Convert::Webp);
+        let p2 = s.profile(BackendKind::Local);
+        s.keep_exif = true;
+        let p3 = s.profile(BackendKind::Local);
+        assert!(p1 != p2 && p2 != p3 && p1 != s.profile(BackendKind::Shortpixel));
+    }
+}

@@ -1,0 +1,89 @@
+//! The commented starter config that `init` writes. It must always parse: a test loads it.
+
+use std::path::Path;
+
+/// Renders the starter config for the given folders (absolute or relative to the config).
+pub fn render(folders: &[&Path]) -> String {
+    let mut out = String::from(HEADER);
+    if folders.is_empty() {
+        out.push_str(
+            "\n[[folder]]\n# The folder to watch; relative paths are relative to this file.\npath = \"photos\"\n",
+        );
+        out.push_str(FOLDER_OPTIONS);
+    }
+    for f in folders {
+        out.push_str(&format!(
+            "\n[[folder]]\npath = {}\n",
+            toml_string(&f.to_string_lossy())
+        ));
+        out.push_str(FOLDER_OPTIONS);
+    }
+    out
+}
+
+fn toml_string(s: &str) -> String {
+    // serde-compatible basic string with escapes.
+    toml::Value::String(s.to_string()).to_string()
+}
+
+const HEADER: &str = r#"# shortpixel-agent configuration.
+# Reference: README.md, section "Configuration". Unknown keys are an error.
+
+# Who optimizes: "shortpixel" (the ShortPixel API, needs a key) or "local" (built in, offline).
+# Default: "shortpixel" when a key is configured, otherwise "local".
+# backend = "local"
+
+# Your ShortPixel API key. Instead of writing it here you can use api_key_file = "key.txt"
+# or the environment variable SHORTPIXEL_API_KEY. The key is never logged or stored.
+# api_key = "..."
+
+# api_url = "https://api.shortpixel.com"
+
+# Where the ledger (SQLite) and the backups of your originals live.
+# Default: the OS data folder (~/.local/share/shortpixel-agent on Linux).
+# ledger = "ledger.db"
+# backup_dir = "backups"
+
+# How many requests (or local optimizations) run at once.
+concurrency = 4
+
+# Optional tuning of how patiently the agent talks to the service.
+# [network]
+# timeout_secs = 120        # per request
+# retry_base_ms = 5000      # first retry delay; doubles each try, with jitter
+# max_retries = 6           # for queue-full, maintenance, 5xx, timeouts, dropped connections
+# poll_interval_ms = 5000   # between checks of results still being processed
+# pending_wait_secs = 600   # run --once waits this long, then leaves the rest for next time
+# credits_wait_secs = 60    # run --once waits this long for credits to come back
+"#;
+
+const FOLDER_OPTIONS: &str = r#"# "replace": optimize in place, keeping the original in backup_dir (restore brings it back).
+# "mirror": never touch the originals; write optimized copies under `output`.
+mode = "replace"
+# output = "/srv/photos-web"
+# "lossy" (smallest), "glossy" (near pixel-perfect) or "lossless".
+compression = "lossy"
+# Extra formats written beside each result, e.g. photo.jpg -> photo.jpg.webp
+# convert = ["webp", "avif"]
+keep_exif = false
+# resize = { mode = "inner", width = 2048, height = 2048 }
+# exclude = ["**/thumbs/**"]
+"#;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn starter_parses_with_and_without_folders() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("photos")).unwrap();
+        let odd = dir.path().join("my \"odd\" photos");
+        std::fs::create_dir(&odd).unwrap();
+        let file = dir.path().join("config.toml");
+        for text in [render(&[]), render(&[odd.as_path()])] {
+            let c = super::super::load_str(&file, &text, None).unwrap();
+            assert_eq!(c.folders.len(), 1);
+        }
+    }
+}

@@ -1,0 +1,136 @@
+//! What a file holds: its blake3 hash and its image format, detected from the bytes
+//! (magic numbers), never from the extension alone.
+
+use std::io::Read;
+use std::path::Path;
+
+/// Image formats the agent recognises.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Jpeg,
+    Png,
+    Gif,
+    Webp,
+    Tiff,
+    Bmp,
+    Avif,
+}
+
+impl Format {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Format::Jpeg => "jpeg",
+            Format::Png => "png",
+            Format::Gif => "gif",
+            Format::Webp => "webp",
+            Format::Tiff => "tiff",
+            Format::Bmp => "bmp",
+            Format::Avif => "avif",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Format> {
+        [
+            Format::Jpeg,
+            Format::Png,
+            Format::Gif,
+            Format::Webp,
+            Format::Tiff,
+            Format::Bmp,
+            Format::Avif,
+        ]
+        .into_iter()
+        .find(|f| f.as_str() == s)
+    }
+
+    /// The image crate's name for it (AVIF is only checked structurally, not decoded).
+    pub fn image_format(self) -> Option<image::ImageFormat> {
+        Some(match self {
+            Format::Jpeg => image::ImageFormat::Jpeg,
+            Format::Png => image::ImageFormat::Png,
+            Format::Gif => image::ImageFormat::Gif,
+            Format::Webp => image::ImageFormat::WebP,
+            Format::Tiff => image::ImageFormat::Tiff,
+            Format::Bmp => image::ImageFormat::Bmp,
+            Format::Avif => return None,
+        })
+    }
+
+    /// The MIME type used for uploads.
+    pub fn mime(self) -> &'static str {
+        match self {
+            Format::Jpeg => "image/jpeg",
+            Format::Png => "image/png",
+            Format::Gif => "image/gif",
+            Format::Webp => "image/webp",
+            Format::Tiff => "image/tiff",
+            Format::Bmp => "image/bmp",
+            Format::Avif => "image/avif",
+        }
+    }
+}
+
+/// Detects the format from the first bytes of a file.
+pub fn sniff(head: &[u8]) -> Option<Format> {
+    let starts = |m: &[u8]| head.starts_with(m);
+    if starts(&[0xFF, 0xD8, 0xFF]) {
+        Some(Format::Jpeg)
+    } else if starts(b"\x89PNG\r\n\x1a\n") {
+        Some(Format::Png)
+    } else if starts(b"GIF87a") || starts(b"GIF89a") {
+        Some(Format::Gif)
+    } else if head.len() >= 12 && &head[0..4] == b"RIFF" && &head[8..12] == b"WEBP" {
+        Some(Format::Webp)
+    } else if starts(b"II*\0") || starts(b"MM\0*") {
+        Some(Format::Tiff)
+    } else if starts(b"BM") && head.len() >= 14 {
+        Some(Format::Bmp)
+    } else if head.len() >= 12
+        && &head[4..8] == b"ftyp"
+        && (&head[8..12] == b"avif" || &head[8..12] == b"avis")
+    {
+        Some(Format::Avif)
+    } else {
+        None
+    }
+}
+
+/// Reads the first bytes of a file and sniffs its format.
+pub fn sniff_file(path: &Path) -> std::io::Result<Option<Format>> {
+    let mut head = [0u8; 16];
+    let mut f = std::fs::File::open(path)?;
+    let mut n = 0;
+    while n < head.len() {
+        match f.read(&mut head[n..])? {
+            0 => break,
+            k => n += k,
+        }
+    }
+    Ok(sniff(&head[..n]))
+}
+
+/// blake3 of a file, memory-mapped when large.
+pub fn hash_file(path: &Path) -> std::io::Result<String> {
+    let mut h = blake3::Hasher::new();
+    h.update_mmap(path)?;
+    Ok(h.finalize().to_hex().to_string())
+}
+
+pub fn hash_bytes(bytes: &[u8]) -> String {
+    blake3::hash(bytes).to_hex().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sniffs_by_content_not_name() {
+        assert_eq!(sniff(&[0xFF, 0xD8, 0xFF, 0xE0]), Some(Format::Jpeg));
+        assert_eq!(sniff(b"\x89PNG\r\n\x1a\n...."), Some(Format::Png));
+        assert_eq!(sniff(b"RIFF\0\0\0\0WEBPVP8 "), Some(Format::Webp));
+        assert_eq!(sniff(b"\0\0\0\x1cftypavif"), Some(Format::Avif));
+        assert_eq!(sniff(b"hello world, not an image"), None);
+        assert_eq!(sniff(b""), None);
+    }
+}

@@ -1,0 +1,325 @@
+//! The ledger: one SQLite file, the single source of truth for what the agent knows.
+//!
+//! Invariants:
+//! - [`Ledger`] owns the only connection of this process; callers lock it once per unit of
+//!   work (a scan batch, one file's result), never across network or image work.
+//! - The schema is versioned by `PRAGMA user_version`; [`MIGRATIONS`] is append-only and each
+//!   step runs in one transaction, so a crash leaves either the old or the new version.
+//! - WAL mode lets `status` read while a daemon writes.
+//! - `outputs` holds the hash of every byte sequence the agent wrote; a file whose content is
+//!   there is ours and is never processed again (G4, G5).
+//! - `jobs` holds remote jobs still pending at ShortPixel, so a restart polls them by
+//!   OriginalURL instead of uploading again (G4).
+//! - The API key is never written here (G8).
+
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
+
+mod files;
+mod results;
+mod summary;
+
+pub use files::{FileRow, Stat};
+pub use results::{Extra, Job, Outcome, OutputRow, ResultRow};
+pub use summary::{FolderSummary, Summary};
+
+#[derive(Debug, thiserror::Error)]
+pub enum LedgerError {
+    #[error("cannot open the ledger {}: {source}", path.display())]
+    Open {
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
+    #[error("the ledger {} was written by a newer shortpixel-agent (schema {found}, this one knows {known}); upgrade the agent", path.display())]
+    TooNew {
+        path: PathBuf,
+        found: i64,
+        known: i64,
+    },
+    #[error("ledger: {0}")]
+    Sql(#[from] rusqlite::Error),
+}
+
+pub type Result<T> = std::result::Result<T, LedgerError>;
+
+/// Per-file states (SPEC §5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum State {
+    New,
+    Queued,
+    Uploading,
+    Pending,
+    Optimized,
+    Skipped,
+    Failed,
+    Restored,
+}
+
+impl State {
+    pub const ALL: [State; 8] = [
+        State::New,
+        State::Queued,
+        State::Uploading,
+        State::Pending,
+        State::Optimized,
+        State::Skipped,
+        State::Failed,
+        State::Restored,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::New => "new",
+            State::Queued => "queued",
+            State::Uploading => "uploading",
+            State::Pending => "pending",
+            State::Optimized => "optimized",
+            State::Skipped => "skipped",
+            State::Failed => "failed",
+            State::Restored => "restored",
+        }
+    }
+
+    pub fn parse(s: &str) -> State {
+        State::ALL
+            .into_iter()
+            .find(|st| st.as_str() == s)
+            .unwrap_or(State::New)
+    }
+
+    /// Still waiting for work (counted as `pending` by status).
+    pub fn is_waiting(self) -> bool {
+        matches!(
+            self,
+            State::New | State::Queued | State::Uploading | State::Pending
+        )
+    }
+}
+
+/// Schema steps, oldest first. Append only: never edit a step that has shipped.
+const MIGRATIONS: &[&str] = &[r#"
+CREATE TABLE files (
+    path      TEXT PRIMARY KEY,
+    folder    TEXT NOT NULL,
+    size      INTEGER NOT NULL,
+    mtime_ns  INTEGER NOT NULL,
+    inode     INTEGER NOT NULL,
+    hash      TEXT NOT NULL,
+    format    TEXT,
+    state     TEXT NOT NULL,
+    reason    TEXT,
+    orig_hash TEXT,
+    orig_size INTEGER,
+    opt_size  INTEGER,
+    seen      INTEGER NOT NULL DEFAULT 0,
+    updated   INTEGER NOT NULL
+);
+CREATE INDEX files_folder ON files(folder);
+CREATE INDEX files_hash ON files(hash);
+CREATE TABLE results (
+    orig_hash TEXT NOT NULL,
+    profile   TEXT NOT NULL,
+    outcome   TEXT NOT NULL,
+    opt_hash  TEXT,
+    orig_size INTEGER NOT NULL,
+    opt_size  INTEGER,
+    reason    TEXT,
+    created   INTEGER NOT NULL,
+    PRIMARY KEY (orig_hash, profile)
+);
+CREATE TABLE outputs (
+    hash      TEXT PRIMARY KEY,
+    orig_hash TEXT NOT NULL,
+    orig_size INTEGER NOT NULL
+);
+CREATE TABLE jobs (
+    orig_hash    TEXT NOT NULL,
+    profile      TEXT NOT NULL,
+    original_url TEXT NOT NULL,
+    sent         INTEGER NOT NULL,
+    PRIMARY KEY (orig_hash, profile)
+);
+CREATE TABLE backups (
+    hash    TEXT PRIMARY KEY,
+    size    INTEGER NOT NULL,
+    created INTEGER NOT NULL
+);
+CREATE TABLE extras (
+    path   TEXT PRIMARY KEY,
+    source TEXT NOT NULL,
+    kind   TEXT NOT NULL,
+    hash   TEXT NOT NULL
+);
+CREATE INDEX extras_source ON extras(source);
+"#];
+
+pub struct Ledger {
+    conn: Connection,
+}
+
+impl Ledger {
+    /// Opens (creating if needed) and migrates the ledger for writing.
+    pub fn open(path: &Path) -> Result<Ledger> {
+        let open_err = |source| LedgerError::Open {
+            path: path.to_path_buf(),
+            source,
+        };
+        if let Some(dir) = path.parent() {
+            // A missing data dir is created; failure surfaces as the open error below.
+            let _ = std::fs::create_dir_all(dir);
+        }
+        let conn = Connection::open(path).map_err(open_err)?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))
+            .map_err(open_err)?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(open_err)?;
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(open_err)?;
+        let mut ledger = Ledger { conn };
+        ledger.migrate(path)?;
+        Ok(ledger)
+    }
+
+    /// Opens an existing ledger for reading only (status); `None` if there is none yet.
+    pub fn open_read_only(path: &Path) -> Result<Option<Ledger>> {
+        if !path.exists() {
+            return Ok(None);
+        }
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|source| LedgerError::Open {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+        if version > MIGRATIONS.len() as i64 {
+            return Err(LedgerError::TooNew {
+                path: path.to_path_buf(),
+                found: version,
+                known: MIGRATIONS.len() as i64,
+            });
+        }
+        if version == 0 {
+            return Ok(None);
+        }
+        Ok(Some(Ledger { conn }))
+    }
+
+    fn migrate(&mut self, path: &Path) -> Result<()> {
+        let version: i64 = self
+            .conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))?;
+        let known = MIGRATIONS.len() as i64;
+        if version > known {
+            return Err(LedgerError::TooNew {
+                path: path.to_path_buf(),
+                found: version,
+                known,
+            });
+        }
+        for (i, step) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+            let tx = self.conn.transaction()?;
+            tx.execute_batch(step)?;
+            tx.pragma_update(None, "user_version", (i + 1) as i64)?;
+            tx.commit()?;
+        }
+        Ok(())
+    }
+
+    /// Runs `f` inside one transaction: the unit of work for batches.
+    pub fn transaction<T>(
+        &mut self,
+        f: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<T>,
+    ) -> Result<T> {
+        let tx = self.conn.transaction()?;
+        let out = f(&tx)?;
+        tx.commit()?;
+        Ok(out)
+    }
+
+    /// A counter that grows with each scan, used to find rows a scan did not see.
+    pub fn next_generation(&self) -> Result<i64> {
+        let g: Option<i64> = self
+            .conn
+            .query_row("SELECT MAX(seen) FROM files", [], |r| r.get(0))
+            .optional()?
+            .flatten();
+        Ok(g.unwrap_or(0) + 1)
+    }
+
+    pub fn record_backup(&self, hash: &str, size: u64) -> Result<()> {
+        self.conn.execute(
+            "INSERT OR IGNORE INTO backups (hash, size, created) VALUES (?1, ?2, ?3)",
+            params![hash, size as i64, now()],
+        )?;
+        Ok(())
+    }
+
+    pub fn has_backup(&self, hash: &str) -> Result<bool> {
+        Ok(self
+            .conn
+            .query_row("SELECT 1 FROM backups WHERE hash = ?1", [hash], |_| Ok(()))
+            .optional()?
+            .is_some())
+    }
+}
+
+/// Seconds since the epoch, for record keeping.
+pub fn now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrating_twice_is_a_no_op_and_keeps_data() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("l.db");
+        {
+            let l = Ledger::open(&path).unwrap();
+            l.record_backup("abc", 3).unwrap();
+        }
+        let l = Ledger::open(&path).unwrap();
+        let v: i64 = l
+            .conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
+        assert_eq!(v, MIGRATIONS.len() as i64);
+        assert!(l.has_backup("abc").unwrap());
+    }
+
+    #[test]
+    fn a_newer_schema_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("l.db");
+        {
+            let l = Ledger::open(&path).unwrap();
+            l.conn.pragma_update(None, "user_version", 99).unwrap();
+        }
+        assert!(matches!(
+            Ledger::open(&path),
+            Err(LedgerError::TooNew { found: 99, .. })
+        ));
+    }
+
+    #[test]
+    fn wal_mode_is_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let l = Ledger::open(&dir.path().join("l.db")).unwrap();
+        let mode: String = l
+            .conn
+            .pragma_query_value(None, "journal_mode", |r| r.get(0))
+            .unwrap();
+        assert_eq!(mode, "wal");
+    }
+}

@@ -1,0 +1,244 @@
+//! Tracked paths: what each file looked like when last seen (size, mtime, inode, hash) and
+//! where it stands (state, reason, the original it came from).
+
+use std::path::{Path, PathBuf};
+
+use rusqlite::{params, OptionalExtension, Row};
+
+use super::{now, Ledger, Result, State};
+
+/// The cheap identity of a file's content: if all three agree with the ledger, the hash
+/// is reused and the file is not read again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stat {
+    pub size: u64,
+    pub mtime_ns: i64,
+    pub inode: u64,
+}
+
+impl Stat {
+    pub fn of(meta: &std::fs::Metadata) -> Stat {
+        use std::os::unix::fs::MetadataExt;
+        Stat {
+            size: meta.len(),
+            mtime_ns: meta.mtime() * 1_000_000_000 + meta.mtime_nsec(),
+            inode: meta.ino(),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct FileRow {
+    pub path: PathBuf,
+    pub folder: PathBuf,
+    pub stat: Stat,
+    pub hash: String,
+    pub format: Option<String>,
+    pub state: State,
+    pub reason: Option<String>,
+    /// For optimized and restored files: the hash of the original content.
+    pub orig_hash: Option<String>,
+    pub orig_size: Option<u64>,
+    pub opt_size: Option<u64>,
+}
+
+const COLUMNS: &str =
+    "path, folder, size, mtime_ns, inode, hash, format, state, reason, orig_hash, orig_size, opt_size";
+
+fn from_row(r: &Row<'_>) -> rusqlite::Result<FileRow> {
+    Ok(FileRow {
+        path: PathBuf::from(r.get::<_, String>(0)?),
+        folder: PathBuf::from(r.get::<_, String>(1)?),
+        stat: Stat {
+            size: r.get::<_, i64>(2)? as u64,
+            mtime_ns: r.get(3)?,
+            inode: r.get::<_, i64>(4)? as u64,
+        },
+        hash: r.get(5)?,
+        format: r.get(6)?,
+        state: State::parse(&r.get::<_, String>(7)?),
+        reason: r.get(8)?,
+        orig_hash: r.get(9)?,
+        orig_size: r.get::<_, Option<i64>>(10)?.map(|v| v as u64),
+        opt_size: r.get::<_, Option<i64>>(11)?.map(|v| v as u64),
+    })
+}
+
+pub(crate) fn path_str(p: &Path) -> String {
+    p.to_string_lossy().into_owned()
+}
+
+impl Ledger {
+    pub fn file(&self, path: &Path) -> Result<Option<FileRow>> {
+        Ok(self
+            .conn
+            .query_row(
+                &format!("SELECT {COLUMNS} FROM files WHERE path = ?1"),
+                [path_str(path)],
+                from_row,
+            )
+            .optional()?)
+    }
+
+    /// Every tracked file of a folder, keyed for the scan's lookups.
+    pub fn files_in(&self, folder: &Path) -> Result<Vec<FileRow>> {
+        let mut stmt = self
+            .conn
+            .prepare(&format!("SELECT {COLUMNS} FROM files WHERE folder = ?1"))?;
+        let rows = stmt.query_map([path_str(folder)], from_row)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Tracked files at or below `path` (a file or a folder).
+    pub fn files_under(&self, path: &Path) -> Result<Vec<FileRow>> {
+        let p = path_str(path);
+        let prefix = format!("{}/", p.trim_end_matches('/'));
+        let mut stmt = self.conn.prepare(&format!(
+            "SELECT {COLUMNS} FROM files WHERE path = ?1 OR substr(path, 1, length(?2)) = ?2 ORDER BY path"
+        ))?;
+        let rows = stmt.query_map(params![p, prefix], from_row)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    pub fn all_files(&self) -> Result<Vec<FileRow>> {
+        let mut stmt = self
+            .conn
+            .prepare(&format!("SELECT {COLUMNS} FROM files ORDER BY path"))?;
+        let rows = stmt.query_map([], from_row)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Writes a batch of scanned rows in one transaction, stamping them with `generation`.
+    pub fn upsert_files(&mut self, rows: &[FileRow], generation: i64) -> Result<()> {
+        self.transaction(|tx| {
+            let mut stmt = tx.prepare_cached(
+                "INSERT INTO files (path, folder, size, mtime_ns, inode, hash, format, state, reason,
+                                    orig_hash, orig_size, opt_size, seen, updated)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
+                 ON CONFLICT(path) DO UPDATE SET folder = excluded.folder, size = excluded.size,
+                    mtime_ns = excluded.mtime_ns, inode = excluded.inode, hash = excluded.hash,
+                    format = excluded.format, state = excluded.state, reason = excluded.reason,
+                    orig_hash = excluded.orig_hash, orig_size = excluded.orig_size,
+                    opt_size = excluded.opt_size, seen = excluded.seen, updated = excluded.updated",
+            )?;
+            let t = now();
+            for r in rows {
+                stmt.execute(params![
+                    path_str(&r.path),
+                    path_str(&r.folder),
+                    r.stat.size as i64,
+                    r.stat.mtime_ns,
+                    r.stat.inode as i64,
+                    r.hash,
+                    r.format,
+                    r.state.as_str(),
+                    r.reason,
+                    r.orig_hash,
+                    r.orig_size.map(|v| v as i64),
+                    r.opt_size.map(|v| v as i64),
+                    generation,
+                    t
+                ])?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Marks unchanged files as seen by this scan, in one transaction.
+    pub fn mark_seen(&mut self, paths: &[PathBuf], generation: i64) -> Result<()> {
+        self.transaction(|tx| {
+            let mut stmt = tx.prepare_cached("UPDATE files SET seen = ?1 WHERE path = ?2")?;
+            for p in paths {
+                stmt.execute(params![generation, path_str(p)])?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Forgets files of `folder` that the scan of `generation` did not see, except below
+    /// `keep` (folders the scan could not read). Returns how many were forgotten.
+    pub fn forget_unseen(
+        &mut self,
+        folder: &Path,
+        generation: i64,
+        keep: &[PathBuf],
+    ) -> Result<usize> {
+        let unseen: Vec<String> = {
+            let mut stmt = self
+                .conn
+                .prepare("SELECT path FROM files WHERE folder = ?1 AND seen < ?2")?;
+            let rows = stmt.query_map(params![path_str(folder), generation], |r| r.get(0))?;
+            rows.collect::<rusqlite::Result<_>>()?
+        };
+        let gone: Vec<&String> = unseen
+            .iter()
+            .filter(|p| !keep.iter().any(|k| Path::new(p).starts_with(k)))
+            .collect();
+        self.transaction(|tx| {
+            let mut stmt = tx.prepare_cached("DELETE FROM files WHERE path = ?1")?;
+            for p in &gone {
+                stmt.execute([p])?;
+            }
+            Ok(())
+        })?;
+        Ok(gone.len())
+    }
+
+    pub fn set_state(&self, path: &Path, state: State, reason: Option<&str>) -> Result<()> {
+        self.conn.execute(
+            "UPDATE files SET state = ?1, reason = ?2, updated = ?3 WHERE path = ?4",
+            params![state.as_str(), reason, now(), path_str(path)],
+        )?;
+        Ok(())
+    }
+
+    /// Sets the state of many files at once (e.g. a whole upload batch).
+    pub fn set_states(
+        &mut self,
+        paths: &[PathBuf],
+        state: State,
+        reason: Option<&str>,
+    ) -> Result<()> {
+        self.transaction(|tx| {
+            let mut stmt = tx.prepare_cached(
+                "UPDATE files SET state = ?1, reason = ?2, updated = ?3 WHERE path = ?4",
+            )?;
+            let t = now();
+            for p in paths {
+                stmt.execute(params![state.as_str(), reason, t, path_str(p)])?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Records a file's new content and state after the agent wrote it (replace or restore).
+    #[allow(clippy::too_many_arguments)]
+    pub fn set_content(
+        &self,
+        path: &Path,
+        stat: Stat,
+        hash: &str,
+        state: State,
+        orig_hash: Option<&str>,
+        orig_size: Option<u64>,
+        opt_size: Option<u64>,
+    ) -> Result<()> {
+        self.conn.execute(
+            "UPDATE files SET size = ?1, mtime_ns = ?2, inode = ?3, hash = ?4, state = ?5, reason = NULL,
+                    orig_hash = ?6, orig_size = ?7, opt_size = ?8, updated = ?9 WHERE path = ?10",
+            params![
+                stat.size as i64,
+                stat.mtime_ns,
+                stat.inode as i64,
+                hash,
+                state.as_str(),
+                orig_hash,
+                orig_size.map(|v| v as i64),
+                opt_size.map(|v| v as i64),
+                now(),
+                path_str(path)
+            ],
+        )?;
+        Ok(())
+    }
+}

@@ -1,0 +1,105 @@
+//! Aggregates for `status`: counts per folder and state, bytes saved, failures. One query
+//! each, so status stays fast on a ledger with 100k files.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use super::files::path_str;
+use super::{Ledger, Result, State};
+
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct FolderSummary {
+    pub files: u64,
+    pub optimized: u64,
+    pub pending: u64,
+    pub failed: u64,
+    pub skipped: u64,
+    pub restored: u64,
+    pub bytes_original: u64,
+    pub bytes_optimized: u64,
+}
+
+impl FolderSummary {
+    pub fn add(&mut self, other: &FolderSummary) {
+        self.files += other.files;
+        self.optimized += other.optimized;
+        self.pending += other.pending;
+        self.failed += other.failed;
+        self.skipped += other.skipped;
+        self.restored += other.restored;
+        self.bytes_original += other.bytes_original;
+        self.bytes_optimized += other.bytes_optimized;
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Summary {
+    pub folders: BTreeMap<PathBuf, FolderSummary>,
+    /// (path, reason) of failed files, oldest failure first.
+    pub failures: Vec<(PathBuf, String)>,
+    /// (reason, count) of skipped files, most common first.
+    pub skip_reasons: Vec<(String, u64)>,
+}
+
+impl Ledger {
+    pub fn summary(&self) -> Result<Summary> {
+        let mut out = Summary::default();
+        let mut stmt = self.conn.prepare(
+            "SELECT folder, state, COUNT(*), COALESCE(SUM(orig_size), 0), COALESCE(SUM(opt_size), 0)
+             FROM files GROUP BY folder, state",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, i64>(2)? as u64,
+                r.get::<_, i64>(3)? as u64,
+                r.get::<_, i64>(4)? as u64,
+            ))
+        })?;
+        for row in rows {
+            let (folder, state, n, orig, opt) = row?;
+            let f = out.folders.entry(PathBuf::from(folder)).or_default();
+            f.files += n;
+            match State::parse(&state) {
+                State::Optimized => {
+                    f.optimized += n;
+                    f.bytes_original += orig;
+                    f.bytes_optimized += opt;
+                }
+                State::Failed => f.failed += n,
+                State::Skipped => f.skipped += n,
+                State::Restored => f.restored += n,
+                s if s.is_waiting() => f.pending += n,
+                _ => {}
+            }
+        }
+        let mut stmt = self.conn.prepare(
+            "SELECT path, COALESCE(reason, 'unknown error') FROM files WHERE state = 'failed' ORDER BY updated, path",
+        )?;
+        out.failures = stmt
+            .query_map([], |r| {
+                Ok((PathBuf::from(r.get::<_, String>(0)?), r.get(1)?))
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+        let mut stmt = self.conn.prepare(
+            "SELECT COALESCE(reason, 'skipped'), COUNT(*) FROM files WHERE state = 'skipped'
+             GROUP BY 1 ORDER BY 2 DESC, 1",
+        )?;
+        out.skip_reasons = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as u64)))?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(out)
+    }
+
+    /// Files of `folder` in a waiting state, for the pipeline's queue.
+    pub fn count_in_state(&self, folder: &Path, state: State) -> Result<u64> {
+        Ok(self.conn.query_row(
+            "SELECT COUNT(*) FROM files WHERE folder = ?1 AND state = ?2",
+            [path_str(folder), state.as_str().to_string()],
+            |r| r.get::<_, i64>(0),
+        )? as u64)
+    }
+}

@@ -1,0 +1,51 @@
+//! The binary: parse arguments, set up logging, dispatch, map errors to exit codes
+//! (0 done, 1 runtime failure, 2 bad usage or invalid config).
+
+use clap::Parser;
+use shortpixel_agent::cli::{Cli, Command};
+use shortpixel_agent::commands;
+use shortpixel_agent::config::ConfigError;
+use shortpixel_agent::restore::Options;
+
+fn main() {
+    let cli = Cli::parse();
+    let filter = tracing_subscriber::EnvFilter::try_from_env("SHORTPIXEL_AGENT_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+    let config = cli.config.as_deref();
+    let result = match &cli.command {
+        Command::Init { folders } => commands::init::run(config, folders),
+        Command::Run { once } => commands::run::run(config, *once),
+        Command::Status { json } => commands::status::run(config, *json),
+        Command::Restore {
+            dry_run,
+            force,
+            all,
+            paths,
+        } => commands::restore::run(
+            config,
+            paths,
+            *all,
+            Options {
+                dry_run: *dry_run,
+                force: *force,
+            },
+        ),
+    };
+    let code = match result {
+        Ok(code) => code,
+        Err(e) if e.downcast_ref::<ConfigError>().is_some() => {
+            eprintln!("error: {e}");
+            2
+        }
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            1
+        }
+    };
+    std::process::exit(code);
+}

@@ -1,0 +1,132 @@
+//! G2: every file the agent writes appears whole or not at all. Bytes go to a temporary file
+//! in the target's own folder (same filesystem, so the rename is atomic), are flushed, get the
+//! original's permissions, owner and mtime, and are renamed over the target; then the folder
+//! itself is flushed so the rename survives a power cut.
+
+use std::fs::{File, Metadata};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use crate::ledger::Stat;
+
+/// Prefix of the agent's temporary files; the scanner ignores them.
+pub const TEMP_PREFIX: &str = ".spa-tmp-";
+
+/// An I/O failure with the path it concerns.
+#[derive(Debug, thiserror::Error)]
+#[error("{action} {}: {source}", path.display())]
+pub struct IoError {
+    pub action: &'static str,
+    pub path: PathBuf,
+    pub source: std::io::Error,
+}
+
+impl IoError {
+    pub fn new(action: &'static str, path: &Path, source: std::io::Error) -> IoError {
+        IoError {
+            action,
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+}
+
+/// What to carry over from the file being replaced.
+#[derive(Debug, Clone, Default)]
+pub struct Carry {
+    pub permissions: Option<std::fs::Permissions>,
+    pub mtime: Option<SystemTime>,
+    pub owner: Option<(u32, u32)>,
+}
+
+impl Carry {
+    pub fn from_meta(meta: &Metadata) -> Carry {
+        use std::os::unix::fs::MetadataExt;
+        Carry {
+            permissions: Some(meta.permissions()),
+            mtime: meta.modified().ok(),
+            owner: Some((meta.uid(), meta.gid())),
+        }
+    }
+}
+
+/// Writes `bytes` to `target` atomically and returns the new file's stat.
+pub fn write_atomic(target: &Path, bytes: &[u8], carry: &Carry) -> Result<Stat, IoError> {
+    let dir = target.parent().unwrap_or(Path::new("."));
+    let mut tmp = tempfile::Builder::new()
+        .prefix(TEMP_PREFIX)
+        .tempfile_in(dir)
+        .map_err(|e| IoError::new("cannot create a temporary file in", dir, e))?;
+    tmp.write_all(bytes)
+        .map_err(|e| IoError::new("cannot write", tmp.path(), e))?;
+    let file = tmp.as_file();
+    if let Some(p) = &carry.permissions {
+        file.set_permissions(p.clone())
+            .map_err(|e| IoError::new("cannot set permissions on", target, e))?;
+    }
+    if let Some((uid, gid)) = carry.owner {
+        // Only root (or the owner, for the group) may do this; failing keeps the agent's owner,
+        // which is what a user running it for their own files has anyway.
+        let _ = std::os::unix::fs::fchown(file, Some(uid), Some(gid));
+    }
+    if let Some(m) = carry.mtime {
+        file.set_modified(m)
+            .map_err(|e| IoError::new("cannot set the modification time of", target, e))?;
+    }
+    file.sync_all()
+        .map_err(|e| IoError::new("cannot flush", tmp.path(), e))?;
+    tmp.persist(target)
+        .map_err(|e| IoError::new("cannot rename into place", target, e.error))?;
+    sync_dir(dir)?;
+    let meta =
+        std::fs::symlink_metadata(target).map_err(|e| IoError::new("cannot stat", target, e))?;
+    Ok(Stat::of(&meta))
+}
+
+/// Flushes a folder's entries (renames, creations) to disk.
+pub fn sync_dir(dir: &Path) -> Result<(), IoError> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| IoError::new("cannot flush the folder", dir, e))
+}
+
+/// Removes a file the agent wrote, flushing its folder.
+pub fn remove(path: &Path) -> Result<(), IoError> {
+    match std::fs::remove_file(path) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(IoError::new("cannot remove", path, e)),
+    }
+    sync_dir(path.parent().unwrap_or(Path::new(".")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn replaces_whole_and_keeps_mode_and_mtime() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("a.jpg");
+        std::fs::write(&target, b"original").unwrap();
+        std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o640)).unwrap();
+        let old = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_000_000);
+        File::options()
+            .write(true)
+            .open(&target)
+            .unwrap()
+            .set_modified(old)
+            .unwrap();
+        let carry = Carry::from_meta(&std::fs::metadata(&target).unwrap());
+        let stat = write_atomic(&target, b"new", &carry).unwrap();
+        assert_eq!(std::fs::read(&target).unwrap(), b"new");
+        let meta = std::fs::metadata(&target).unwrap();
+        assert_eq!(meta.permissions().mode() & 0o777, 0o640);
+        assert_eq!(meta.modified().unwrap(), old);
+        assert_eq!(stat.size, 3);
+        let leftovers: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+        assert_eq!(leftovers.len(), 1, "no temporary file left behind");
+    }
+}

@@ -1,0 +1,319 @@
+//! Putting a verified result in place, file by file. The order of steps is the guarantee:
+//!
+//! 1. read the original and check it still is the content that was optimized (G3);
+//! 2. replace mode: store the original in the backup store, flushed and verified (G1);
+//! 3. record the result's hash as ours *before* writing it, so a crash right after the
+//!    rename still leaves a file the next run recognises (G5);
+//! 4. check once more that nobody changed the file (G3), then write atomically (G2);
+//! 5. record the new content and state.
+//!
+//! A file that fails here fails alone, with the reason; its original is untouched.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+
+use super::{Ctx, Work};
+use crate::config::{Convert, Mode};
+use crate::content::hash_bytes;
+use crate::ledger::{FileRow, Outcome, ResultRow, Stat, State};
+use crate::optimize::Delivered;
+use crate::output::{self, Carry};
+
+pub const ALREADY_OPTIMAL: &str = "already optimal: the optimizer could not make it smaller";
+pub const CHANGED: &str = "changed while it was being optimized; the new content will be processed";
+
+/// Applies `delivered` to every file of `work`.
+pub fn apply(ctx: &Ctx, work: &Work, delivered: &Delivered) -> anyhow::Result<()> {
+    let result = match &delivered.main {
+        Some(bytes) => ResultRow {
+            outcome: Outcome::Optimized,
+            opt_hash: Some(hash_bytes(bytes)),
+            orig_size: work.size,
+            opt_size: Some(bytes.len() as u64),
+            reason: None,
+        },
+        None => ResultRow {
+            outcome: Outcome::AlreadyOptimal,
+            opt_hash: None,
+            orig_size: work.size,
+            opt_size: None,
+            reason: Some(ALREADY_OPTIMAL.into()),
+        },
+    };
+    {
+        let ledger = ctx.ledger();
+        ledger.put_result(&work.hash, &work.profile, &result)?;
+        if let Some(h) = &result.opt_hash {
+            ledger.put_output(h, &work.hash, work.size)?;
+        }
+        for (_, bytes) in &delivered.extras {
+            ledger.put_output(&hash_bytes(bytes), &work.hash, work.size)?;
+        }
+    }
+    for file in &work.files {
+        match apply_one(ctx, work, file, delivered, &result) {
+            Ok(()) => {}
+            Err(ApplyError::Changed) => {
+                tracing::info!("{}: {CHANGED}", file.path.display());
+                ctx.ledger()
+                    .set_state(&file.path, State::New, Some(CHANGED))?;
+            }
+            Err(ApplyError::Io(e)) => {
+                tracing::error!("{}: {e}", file.path.display());
+                ctx.ledger()
+                    .set_state(&file.path, State::Failed, Some(&e))?;
+                ctx.tally.failed.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(ApplyError::Ledger(e)) => return Err(e.into()),
+        }
+    }
+    Ok(())
+}
+
+enum ApplyError {
+    Changed,
+    Io(String),
+    Ledger(crate::ledger::LedgerError),
+}
+
+impl From<crate::ledger::LedgerError> for ApplyError {
+    fn from(e: crate::ledger::LedgerError) -> Self {
+        ApplyError::Ledger(e)
+    }
+}
+
+fn io(e: impl std::fmt::Display) -> ApplyError {
+    ApplyError::Io(e.to_string())
+}
+
+fn apply_one(
+    ctx: &Ctx,
+    work: &Work,
+    file: &FileRow,
+    d: &Delivered,
+    result: &ResultRow,
+) -> Result<(), ApplyError> {
+    let Some(folder) = ctx.config.folder_of(&file.path) else {
+        return Err(ApplyError::Io(
+            "the file is no longer in a configured folder".into(),
+        ));
+    };
+    let (original, meta) = read_if_unchanged(&file.path, &work.hash)?;
+    let mirror_target = match folder.mode {
+        Mode::Mirror => {
+            let rel = file.path.strip_prefix(&folder.path).map_err(io)?;
+            Some(
+                folder
+                    .output
+                    .as_ref()
+                    .expect("mirror folders have an output")
+                    .join(rel),
+            )
+        }
+        Mode::Replace => None,
+    };
+    let carry = Carry::from_meta(&meta);
+    // Where the result (and the extras beside it) go.
+    let base = mirror_target.clone().unwrap_or_else(|| file.path.clone());
+
+    match (&d.main, folder.mode) {
+        (Some(opt), Mode::Replace) => {
+            ctx.backups.store(&work.hash, &original).map_err(io)?;
+            ctx.ledger().record_backup(&work.hash, work.size)?;
+            // Last look before the rename: was the file edited while we worked? (G3)
+            let now = std::fs::symlink_metadata(&file.path)
+                .map_err(|e| io(format!("the file vanished: {e}")))?;
+            if Stat::of(&now) != Stat::of(&meta) {
+                return Err(ApplyError::Changed);
+            }
+            let stat = output::write_atomic(&file.path, opt, &carry).map_err(io)?;
+            ctx.ledger().set_content(
+                &file.path,
+                stat,
+                result.opt_hash.as_deref().unwrap_or_default(),
+                State::Optimized,
+                Some(&work.hash),
+                Some(work.size),
+                Some(opt.len() as u64),
+            )?;
+        }
+        (main, Mode::Mirror) => {
+            let target = base.clone();
+            let bytes: &[u8] = main.as_deref().unwrap_or(&original);
+            write_owned(ctx, &target, &file.path, "mirror", bytes, &carry)?;
+            let state = if main.is_some() {
+                State::Optimized
+            } else {
+                State::Skipped
+            };
+            ctx.ledger().set_content(
+                &file.path,
+                Stat::of(&meta),
+                &work.hash,
+                state,
+                Some(&work.hash),
+                Some(work.size),
+                Some(bytes.len() as u64),
+            )?;
+            if main.is_none() {
+                ctx.ledger()
+                    .set_state(&file.path, State::Skipped, Some(ALREADY_OPTIMAL))?;
+            }
+        }
+        (None, Mode::Replace) => {
+            ctx.ledger()
+                .set_state(&file.path, State::Skipped, Some(ALREADY_OPTIMAL))?;
+        }
+    }
+    for (convert, bytes) in &d.extras {
+        let target = extra_path(&base, *convert);
+        let carry = Carry {
+            mtime: None,
+            ..carry.clone()
+        };
+        if let Err(e) = write_owned(
+            ctx,
+            &target,
+            &file.path,
+            convert_kind(*convert),
+            bytes,
+            &carry,
+        ) {
+            match e {
+                ApplyError::Io(m) => tracing::warn!("{}: extra not written: {m}", target.display()),
+                other => return Err(other),
+            }
+        }
+    }
+    match &d.main {
+        Some(opt) => {
+            ctx.tally.optimized.fetch_add(1, Ordering::Relaxed);
+            ctx.tally
+                .bytes_before
+                .fetch_add(work.size, Ordering::Relaxed);
+            ctx.tally
+                .bytes_after
+                .fetch_add(opt.len() as u64, Ordering::Relaxed);
+            tracing::info!(
+                "optimized {}: {} -> {} ({:.1}% smaller)",
+                file.path.display(),
+                crate::status::human_bytes(work.size),
+                crate::status::human_bytes(opt.len() as u64),
+                100.0 * (1.0 - opt.len() as f64 / work.size.max(1) as f64)
+            );
+        }
+        None => {
+            ctx.tally.already_optimal.fetch_add(1, Ordering::Relaxed);
+            tracing::info!("{}: {ALREADY_OPTIMAL}", file.path.display());
+        }
+    }
+    Ok(())
+}
+
+/// Reads a file and checks it still holds `hash` (G3).
+fn read_if_unchanged(path: &Path, hash: &str) -> Result<(Vec<u8>, std::fs::Metadata), ApplyError> {
+    let meta = std::fs::symlink_metadata(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => ApplyError::Changed,
+        _ => io(format!("cannot read the file: {e}")),
+    })?;
+    let bytes = std::fs::read(path).map_err(|e| io(format!("cannot read the file: {e}")))?;
+    if hash_bytes(&bytes) != hash {
+        return Err(ApplyError::Changed);
+    }
+    Ok((bytes, meta))
+}
+
+/// Writes a file the agent owns (mirror copy or extra), never overwriting a file it did not
+/// write itself.
+fn write_owned(
+    ctx: &Ctx,
+    target: &Path,
+    source: &Path,
+    kind: &str,
+    bytes: &[u8],
+    carry: &Carry,
+) -> Result<(), ApplyError> {
+    if target.exists() && !ctx.ledger().is_extra(target)? {
+        return Err(io(format!(
+            "{} exists and was not written by the agent; leaving it alone",
+            target.display()
+        )));
+    }
+    if let Some(dir) = target.parent() {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| io(format!("cannot create {}: {e}", dir.display())))?;
+    }
+    output::write_atomic(target, bytes, carry).map_err(io)?;
+    ctx.ledger()
+        .put_extra(target, source, kind, &hash_bytes(bytes))?;
+    Ok(())
+}
+
+/// `photo.jpg` → `photo.jpg.webp`: unambiguous when photo.png sits beside photo.jpg.
+pub fn extra_path(base: &Path, convert: Convert) -> PathBuf {
+    let mut name = base.file_name().unwrap_or_default().to_os_string();
+    name.push(match convert {
+        Convert::Webp => ".webp",
+        Convert::Avif => ".avif",
+    });
+    base.with_file_name(name)
+}
+
+fn convert_kind(c: Convert) -> &'static str {
+    match c {
+        Convert::Webp => "webp",
+        Convert::Avif => "avif",
+    }
+}
+
+/// Records a verdict on the content itself: not retried until the content changes.
+pub fn verdict(ctx: &Ctx, work: &Work, outcome: Outcome, why: &str) -> anyhow::Result<()> {
+    let state = match outcome {
+        Outcome::Failed => State::Failed,
+        _ => State::Skipped,
+    };
+    let ledger = ctx.ledger();
+    ledger.put_result(
+        &work.hash,
+        &work.profile,
+        &ResultRow {
+            outcome,
+            opt_hash: None,
+            orig_size: work.size,
+            opt_size: None,
+            reason: Some(why.into()),
+        },
+    )?;
+    for f in &work.files {
+        ledger.set_state(&f.path, state, Some(why))?;
+        tracing::warn!("{}: {}: {why}", state.as_str(), f.path.display());
+    }
+    let counter = if state == State::Failed {
+        &ctx.tally.failed
+    } else {
+        &ctx.tally.skipped
+    };
+    counter.fetch_add(work.files.len() as u64, Ordering::Relaxed);
+    Ok(())
+}
+
+/// The original bytes, from the first file that still holds them.
+pub fn read_original(work: &Work) -> Option<Vec<u8>> {
+    work.files
+        .iter()
+        .filter_map(|f| std::fs::read(&f.path).ok())
+        .find(|b| hash_bytes(b) == work.hash)
+}
+
+/// Records a failure that says nothing about the content (network, disk): retried next run.
+pub fn fail(ctx: &Ctx, work: &Work, why: &str) -> anyhow::Result<()> {
+    ctx.ledger()
+        .set_states(&work.paths(), State::Failed, Some(why))?;
+    for f in &work.files {
+        tracing::error!("failed: {}: {why}", f.path.display());
+    }
+    ctx.tally
+        .failed
+        .fetch_add(work.files.len() as u64, Ordering::Relaxed);
+    Ok(())
+}

@@ -1,0 +1,59 @@
+//! Running works through the built-in optimizer: `concurrency` images at a time, each on a
+//! blocking thread so the async reactor never stalls on pixel work.
+
+use std::sync::Arc;
+
+use super::apply::{self, read_original, verdict};
+use super::{Ctx, Work};
+use crate::content::Format;
+use crate::ledger::{Outcome, State};
+use crate::optimize::local::{self, LocalError};
+use crate::optimize::Delivered;
+use crate::verify;
+
+pub async fn run(ctx: Arc<Ctx>, works: Vec<Work>) -> anyhow::Result<()> {
+    let limit = Arc::new(tokio::sync::Semaphore::new(ctx.config.concurrency));
+    let mut tasks = tokio::task::JoinSet::new();
+    for work in works {
+        let permit = limit.clone().acquire_owned().await?;
+        let ctx = ctx.clone();
+        tasks.spawn_blocking(move || {
+            let _permit = permit;
+            one(&ctx, &work)
+        });
+    }
+    while let Some(done) = tasks.join_next().await {
+        done??;
+    }
+    Ok(())
+}
+
+fn one(ctx: &Ctx, work: &Work) -> anyhow::Result<()> {
+    let Some(original) = read_original(work) else {
+        ctx.ledger()
+            .set_states(&work.paths(), State::New, Some(apply::CHANGED))?;
+        return Ok(());
+    };
+    let settings = &ctx.folder(work.folder).settings;
+    match local::optimize(&original, work.format, settings) {
+        Ok(produced) => {
+            let dims = verify::dimensions(&original, work.format)
+                .map(|d| verify::expected_dimensions(d, settings.resize));
+            let main = match verify::check(&produced.main, work.format, dims, None, work.size) {
+                Ok(()) => Some(produced.main),
+                Err(verify::Rejection::NotSmaller { .. }) => None,
+                Err(r) => {
+                    return verdict(ctx, work, Outcome::Failed, &format!("result rejected: {r}"))
+                }
+            };
+            let extras = produced
+                .extras
+                .into_iter()
+                .filter(|(_, b)| verify::check_decodes(b, Format::Webp, None).is_ok())
+                .collect();
+            apply::apply(ctx, work, &Delivered { main, extras })
+        }
+        Err(LocalError::Skip(why)) => verdict(ctx, work, Outcome::Unsupported, &why),
+        Err(LocalError::Bad(why)) => verdict(ctx, work, Outcome::Failed, &why),
+    }
+}

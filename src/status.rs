@@ -1,0 +1,226 @@
+//! `status`: what the ledger says, per folder and in total, as a table or as the JSON object
+//! fixed by SPEC §1. Read-only: it opens the ledger without writing, so it is safe while a
+//! daemon runs.
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::config::{Config, Mode};
+use crate::ledger::{FolderSummary, Ledger, Summary};
+use crate::optimize::shortpixel::Credits;
+
+#[derive(Debug, Serialize)]
+pub struct Report {
+    pub daemon: Daemon,
+    pub totals: FolderSummary,
+    pub folders: Vec<FolderReport>,
+    pub failures: Vec<Failure>,
+    pub credits: Option<Credits>,
+    pub backend: &'static str,
+    pub ledger: PathBuf,
+    /// Why files were skipped, with counts.
+    pub skipped: Vec<SkipReason>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Daemon {
+    pub running: bool,
+    pub pid: Option<u32>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct FolderReport {
+    pub path: PathBuf,
+    pub mode: &'static str,
+    #[serde(flatten)]
+    pub counts: FolderSummary,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Failure {
+    pub path: PathBuf,
+    pub reason: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct SkipReason {
+    pub reason: String,
+    pub files: u64,
+}
+
+/// Builds the report from the ledger (which may not exist yet) and the credits, if known.
+pub fn report(
+    config: &Config,
+    ledger: Option<&Ledger>,
+    daemon: Daemon,
+    credits: Option<Credits>,
+) -> anyhow::Result<Report> {
+    let summary = match ledger {
+        Some(l) => l.summary()?,
+        None => Summary::default(),
+    };
+    let mut totals = FolderSummary::default();
+    let folders: Vec<FolderReport> = config
+        .folders
+        .iter()
+        .map(|f| {
+            let counts = summary.folders.get(&f.path).cloned().unwrap_or_default();
+            totals.add(&counts);
+            FolderReport {
+                path: f.path.clone(),
+                mode: match f.mode {
+                    Mode::Replace => "replace",
+                    Mode::Mirror => "mirror",
+                },
+                counts,
+            }
+        })
+        .collect();
+    Ok(Report {
+        daemon,
+        totals,
+        folders,
+        failures: summary
+            .failures
+            .into_iter()
+            .map(|(path, reason)| Failure { path, reason })
+            .collect(),
+        credits,
+        backend: match config.backend {
+            crate::config::BackendKind::Shortpixel => "shortpixel",
+            crate::config::BackendKind::Local => "local",
+        },
+        ledger: config.ledger.clone(),
+        skipped: summary
+            .skip_reasons
+            .into_iter()
+            .map(|(reason, files)| SkipReason { reason, files })
+            .collect(),
+    })
+}
+
+/// The human table.
+pub fn render(r: &Report) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    let daemon = match (r.daemon.running, r.daemon.pid) {
+        (true, Some(pid)) => format!("running (pid {pid})"),
+        (true, None) => "running".into(),
+        _ => "not running".into(),
+    };
+    let _ = writeln!(out, "daemon:   {daemon}");
+    let _ = writeln!(out, "backend:  {}", r.backend);
+    match &r.credits {
+        Some(c) if c.unlimited => {
+            let _ = writeln!(out, "credits:  unlimited");
+        }
+        Some(c) => {
+            let _ = writeln!(
+                out,
+                "credits:  {} left (monthly {}/{} used, one-time {}/{} used)",
+                c.remaining, c.used, c.quota, c.one_time_used, c.one_time_quota
+            );
+        }
+        None => {}
+    }
+    let _ = writeln!(out);
+    let _ = writeln!(
+        out,
+        "{:<40} {:>7} {:>9} {:>7} {:>6} {:>7} {:>8} {:>10} {:>7}",
+        "folder",
+        "files",
+        "optimized",
+        "pending",
+        "failed",
+        "skipped",
+        "restored",
+        "saved",
+        "saved%"
+    );
+    let mut rows: Vec<(String, &FolderSummary)> = r
+        .folders
+        .iter()
+        .map(|f| (format!("{} ({})", shorten(&f.path, 30), f.mode), &f.counts))
+        .collect();
+    rows.push(("total".into(), &r.totals));
+    for (name, c) in rows {
+        let saved = c.bytes_original.saturating_sub(c.bytes_optimized);
+        let pct = if c.bytes_original > 0 {
+            100.0 * saved as f64 / c.bytes_original as f64
+        } else {
+            0.0
+        };
+        let _ = writeln!(
+            out,
+            "{:<40} {:>7} {:>9} {:>7} {:>6} {:>7} {:>8} {:>10} {:>6.1}%",
+            name,
+            c.files,
+            c.optimized,
+            c.pending,
+            c.failed,
+            c.skipped,
+            c.restored,
+            human_bytes(saved),
+            pct
+        );
+    }
+    if !r.failures.is_empty() {
+        let _ = writeln!(out, "\nfailures ({}):", r.failures.len());
+        for f in r.failures.iter().take(20) {
+            let _ = writeln!(out, "  {}: {}", f.path.display(), f.reason);
+        }
+        if r.failures.len() > 20 {
+            let _ = writeln!(
+                out,
+                "  … and {} more (status --json lists all)",
+                r.failures.len() - 20
+            );
+        }
+    }
+    if !r.skipped.is_empty() {
+        let _ = writeln!(out, "\nskipped:");
+        for s in r.skipped.iter().take(10) {
+            let _ = writeln!(out, "  {:>6}  {}", s.files, s.reason);
+        }
+    }
+    out
+}
+
+fn shorten(p: &Path, max: usize) -> String {
+    let s = p.display().to_string();
+    let n = s.chars().count();
+    if n <= max {
+        s
+    } else {
+        format!("…{}", s.chars().skip(n - max + 1).collect::<String>())
+    }
+}
+
+/// Sizes in human units (binary: KiB, MiB…).
+pub fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u < UNITS.len() - 1 {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn human_units() {
+        assert_eq!(human_bytes(0), "0 B");
+        assert_eq!(human_bytes(1536), "1.5 KiB");
+        assert_eq!(human_bytes(5 * 1024 * 1024), "5.0 MiB");
+    }
+}
