@@ -9,8 +9,19 @@ use shortpixel_agent::restore::Options;
 
 fn main() {
     let cli = Cli::parse();
-    let filter = tracing_subscriber::EnvFilter::try_from_env("SHORTPIXEL_AGENT_LOG")
+    let mut filter = tracing_subscriber::EnvFilter::try_from_env("SHORTPIXEL_AGENT_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // The HTTP stack's own debug output is noise to a user, and at trace level it could
+    // show request contents; keep it at info whatever the user asks for (G8).
+    for quiet in [
+        "hyper=info",
+        "hyper_util=info",
+        "reqwest=info",
+        "h2=info",
+        "rustls=info",
+    ] {
+        filter = filter.add_directive(quiet.parse().expect("static directive"));
+    }
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
