@@ -393,8 +393,19 @@ impl Remote {
                 Ok(bytes) => Some(bytes),
                 Err(Fetch::NotSmaller) => None,
                 Err(Fetch::Expired) => {
-                    // Fresh links come from polling the job again: no new upload.
-                    next.pending.push((work, url));
+                    // Fresh links come from polling the job again (no new upload), but a
+                    // service that keeps handing out dead links must not keep us forever.
+                    let mut work = work;
+                    work.attempts += 1;
+                    if work.attempts > self.net.max_retries {
+                        let why = format!(
+                            "result rejected: the download link expired {} times in a row; the job is kept and retried next run",
+                            work.attempts
+                        );
+                        fail(&self.ctx, &work, &why)?;
+                    } else {
+                        next.pending.push((work, url));
+                    }
                     return Ok(next);
                 }
                 Err(Fetch::Rejected(why)) => {
