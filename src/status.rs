@@ -21,6 +21,8 @@ pub struct Report {
     pub ledger: PathBuf,
     /// Why files were skipped, with counts.
     pub skipped: Vec<SkipReason>,
+    /// Skipped files by name (the first 1000), with the reason.
+    pub skipped_files: Vec<Failure>,
 }
 
 #[derive(Debug, Serialize)]
@@ -96,6 +98,11 @@ pub fn report(
             .skip_reasons
             .into_iter()
             .map(|(reason, files)| SkipReason { reason, files })
+            .collect(),
+        skipped_files: summary
+            .skipped
+            .into_iter()
+            .map(|(path, reason)| Failure { path, reason })
             .collect(),
     })
 }
@@ -179,9 +186,28 @@ pub fn render(r: &Report) -> String {
         }
     }
     if !r.skipped.is_empty() {
-        let _ = writeln!(out, "\nskipped:");
+        let _ = writeln!(out, "\nskipped, by reason:");
         for s in r.skipped.iter().take(10) {
             let _ = writeln!(out, "  {:>6}  {}", s.files, s.reason);
+        }
+        // Name the files, except the "already optimal" ones, which need no action.
+        let notable: Vec<&Failure> = r
+            .skipped_files
+            .iter()
+            .filter(|f| !f.reason.starts_with("already optimal"))
+            .collect();
+        if !notable.is_empty() {
+            let _ = writeln!(out, "\nskipped files:");
+            for f in notable.iter().take(20) {
+                let _ = writeln!(out, "  {}: {}", f.path.display(), f.reason);
+            }
+            if notable.len() > 20 {
+                let _ = writeln!(
+                    out,
+                    "  … and {} more (status --json lists them)",
+                    notable.len() - 20
+                );
+            }
         }
     }
     out

@@ -34,6 +34,9 @@ impl FolderSummary {
     }
 }
 
+/// How many skipped files status lists by name (a tree of 100k non-images must not flood it).
+pub const MAX_LISTED: usize = 1000;
+
 #[derive(Debug, Clone, Default)]
 pub struct Summary {
     pub folders: BTreeMap<PathBuf, FolderSummary>,
@@ -41,6 +44,8 @@ pub struct Summary {
     pub failures: Vec<(PathBuf, String)>,
     /// (reason, count) of skipped files, most common first.
     pub skip_reasons: Vec<(String, u64)>,
+    /// (path, reason) of skipped files, at most [`MAX_LISTED`] of them.
+    pub skipped: Vec<(PathBuf, String)>,
 }
 
 impl Ledger {
@@ -90,6 +95,14 @@ impl Ledger {
         )?;
         out.skip_reasons = stmt
             .query_map([], |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as u64)))?
+            .collect::<rusqlite::Result<_>>()?;
+        let mut stmt = self.conn.prepare(
+            "SELECT path, COALESCE(reason, 'skipped') FROM files WHERE state = 'skipped' ORDER BY path LIMIT ?1",
+        )?;
+        out.skipped = stmt
+            .query_map([MAX_LISTED as i64], |r| {
+                Ok((PathBuf::from(r.get::<_, String>(0)?), r.get(1)?))
+            })?
             .collect::<rusqlite::Result<_>>()?;
         Ok(out)
     }
