@@ -1,0 +1,17 @@
+//! The integration suite: the real `shortpixel-agent` binary against a loopback ShortPixel
+//! emulator (in-process) and temporary trees of real images. Each module covers one group
+//! of guarantees from SPEC.md §3; test names say which.
+
+mod support;
+
+mod config;
+mod edits;
+mod errors;
+mod local;
+mod mirror;
+mod pending;
+mod replace;
+mod restore;
+mod secrets;
+mod verify;
+mod wire;

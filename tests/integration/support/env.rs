@@ -1,0 +1,344 @@
+//! `TestEnv`: one temporary tree per test (config, photos, ledger, backups) and the real
+//! agent binary spawned against it with a hard timeout.
+//!
+//! Every run is hermetic: `SHORTPIXEL_API_KEY` and `SHORTPIXEL_AGENT_CONFIG` are removed
+//! unless a test passes them, and HOME/XDG dirs point inside the temp tree, so nothing the
+//! agent defaults to can touch the developer's real config or data.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use tempfile::TempDir;
+
+use super::config::Config;
+use super::{blake3, images, Status};
+
+const BIN: &str = env!("CARGO_BIN_EXE_shortpixel-agent");
+
+/// How long one command may run before the test kills it and fails.
+pub const RUN_TIMEOUT: Duration = Duration::from_secs(60);
+
+pub struct TestEnv {
+    dir: TempDir,
+    /// `SHORTPIXEL_AGENT_LOG` for every spawned command.
+    pub log: String,
+}
+
+impl TestEnv {
+    /// An empty tree with a `photos/` folder and no config yet.
+    pub fn new() -> TestEnv {
+        let dir = tempfile::Builder::new()
+            .prefix("spa-it-")
+            .tempdir()
+            .expect("create temp dir");
+        std::fs::create_dir(dir.path().join("photos")).expect("create photos/");
+        std::fs::create_dir(dir.path().join("home")).expect("create home/");
+        TestEnv {
+            dir,
+            log: "debug".to_owned(),
+        }
+    }
+
+    /// The temp tree's root, canonical (so it compares equal to paths the agent reports).
+    pub fn root(&self) -> PathBuf {
+        std::fs::canonicalize(self.dir.path()).expect("canonical temp dir")
+    }
+
+    /// The default watched folder, `<root>/photos`.
+    pub fn photos(&self) -> PathBuf {
+        self.root().join("photos")
+    }
+
+    /// A path inside the temp tree.
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.root().join(rel)
+    }
+
+    pub fn config_path(&self) -> PathBuf {
+        self.path("config.toml")
+    }
+
+    pub fn ledger_path(&self) -> PathBuf {
+        self.path("ledger.db")
+    }
+
+    pub fn backup_dir(&self) -> PathBuf {
+        self.path("backups")
+    }
+
+    /// Where the contract puts the backup of content `hash`: `backups/<2 hex>/<hex>`.
+    pub fn backup_of(&self, hash: &str) -> PathBuf {
+        self.backup_dir().join(&hash[..2]).join(hash)
+    }
+
+    /// Writes `config.toml` from a builder.
+    pub fn configure(&self, config: &Config) {
+        self.write_config(&config.render());
+    }
+
+    /// Writes `config.toml` verbatim (for the tests of invalid configs).
+    pub fn write_config(&self, toml: &str) {
+        std::fs::write(self.config_path(), toml).expect("write config.toml");
+    }
+
+    /// Writes a photo-like JPEG at `photos/<rel>` and returns its path.
+    pub fn add_jpeg(&self, rel: &str, w: u32, h: u32, seed: u64) -> PathBuf {
+        self.add_file(rel, &images::photo_jpeg(w, h, seed))
+    }
+
+    /// Writes a graphic-like PNG at `photos/<rel>` and returns its path.
+    pub fn add_png(&self, rel: &str, w: u32, h: u32, seed: u64) -> PathBuf {
+        self.add_file(rel, &images::graphic_png(w, h, seed))
+    }
+
+    /// Writes raw bytes at `photos/<rel>`, creating parent folders.
+    pub fn add_file(&self, rel: &str, bytes: &[u8]) -> PathBuf {
+        let path = self.photos().join(rel);
+        write_file(&path, bytes);
+        path
+    }
+
+    /// `shortpixel-agent --config <config.toml> ARGS...`, waited for with `RUN_TIMEOUT`.
+    pub fn run(&self, args: &[&str]) -> Outcome {
+        self.spawn_with_env(args, &[]).wait()
+    }
+
+    /// Like `run`, with extra environment variables (e.g. `SHORTPIXEL_API_KEY`).
+    pub fn run_with_env(&self, args: &[&str], vars: &[(&str, &str)]) -> Outcome {
+        self.spawn_with_env(args, vars).wait()
+    }
+
+    /// `run --once`, the one-shot pass every guarantee test drives.
+    pub fn run_once(&self) -> Outcome {
+        self.run(&["run", "--once"])
+    }
+
+    /// Starts a command in the background; `Running::wait` collects it.
+    pub fn spawn(&self, args: &[&str]) -> Running {
+        self.spawn_with_env(args, &[])
+    }
+
+    pub fn spawn_with_env(&self, args: &[&str], vars: &[(&str, &str)]) -> Running {
+        self.spawn_in(&self.root(), args, vars)
+    }
+
+    /// Runs from another working directory (relative config paths must not care).
+    pub fn run_in(&self, cwd: &Path, args: &[&str]) -> Outcome {
+        self.spawn_in(cwd, args, &[]).wait()
+    }
+
+    pub fn spawn_in(&self, cwd: &Path, args: &[&str], vars: &[(&str, &str)]) -> Running {
+        let home = self.path("home");
+        let mut cmd = Command::new(BIN);
+        cmd.arg("--config")
+            .arg(self.config_path())
+            .args(args)
+            .current_dir(cwd)
+            .env_remove("SHORTPIXEL_API_KEY")
+            .env_remove("SHORTPIXEL_AGENT_CONFIG")
+            .env_remove("RUST_LOG")
+            .env("SHORTPIXEL_AGENT_LOG", &self.log)
+            .env("NO_COLOR", "1")
+            .env("HOME", &home)
+            .env("XDG_CONFIG_HOME", home.join("config"))
+            .env("XDG_DATA_HOME", home.join("data"))
+            .env("XDG_CACHE_HOME", home.join("cache"))
+            .env("XDG_STATE_HOME", home.join("state"))
+            .env("XDG_RUNTIME_DIR", home.join("run"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        for (k, v) in vars {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().unwrap_or_else(|e| panic!("spawn {BIN}: {e}"));
+        let stdout = drain(child.stdout.take().expect("piped stdout"));
+        let stderr = drain(child.stderr.take().expect("piped stderr"));
+        Running {
+            command: format!("shortpixel-agent {}", args.join(" ")),
+            child,
+            stdout,
+            stderr,
+        }
+    }
+
+    /// `status --json`, which must succeed and print one JSON object.
+    #[track_caller]
+    pub fn status(&self) -> Status {
+        let out = self.run(&["status", "--json"]);
+        out.expect_code(0);
+        match serde_json::from_str(out.stdout.trim()) {
+            Ok(json) => Status(json),
+            Err(e) => panic!("status --json is not one JSON object ({e}):\n{out}"),
+        }
+    }
+
+    /// Relative path → blake3 of every file under `dir`.
+    pub fn snapshot(&self, dir: &Path) -> BTreeMap<String, String> {
+        files_under(dir)
+            .into_iter()
+            .map(|p| {
+                let rel = p.strip_prefix(dir).unwrap().to_string_lossy().into_owned();
+                (rel, hash(&p))
+            })
+            .collect()
+    }
+}
+
+/// A command started in the background.
+pub struct Running {
+    command: String,
+    child: Child,
+    stdout: JoinHandle<String>,
+    stderr: JoinHandle<String>,
+}
+
+impl Running {
+    /// Waits up to `RUN_TIMEOUT`; a command still running then is killed and the test fails
+    /// with whatever it printed.
+    pub fn wait(self) -> Outcome {
+        self.wait_for(RUN_TIMEOUT)
+    }
+
+    pub fn wait_for(mut self, timeout: Duration) -> Outcome {
+        let deadline = Instant::now() + timeout;
+        let code = loop {
+            match self.child.try_wait().expect("poll child") {
+                Some(status) => break status.code(),
+                None if Instant::now() >= deadline => {
+                    let _ = self.child.kill();
+                    let _ = self.child.wait();
+                    let out = self.collect(None);
+                    panic!("timed out after {timeout:?}, killed:\n{out}");
+                }
+                None => std::thread::sleep(Duration::from_millis(20)),
+            }
+        };
+        self.collect(code)
+    }
+
+    fn collect(self, code: Option<i32>) -> Outcome {
+        Outcome {
+            command: self.command,
+            code,
+            stdout: self.stdout.join().unwrap_or_default(),
+            stderr: self.stderr.join().unwrap_or_default(),
+        }
+    }
+}
+
+/// What a finished command printed and how it exited.
+pub struct Outcome {
+    pub command: String,
+    /// `None` when killed by a signal.
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Outcome {
+    /// stdout and stderr together, for "the message mentions ..." checks.
+    pub fn all(&self) -> String {
+        format!("{}\n{}", self.stdout, self.stderr)
+    }
+
+    /// Fails the test, showing the full output, unless the exit code is `code`.
+    #[track_caller]
+    pub fn expect_code(&self, code: i32) -> &Outcome {
+        assert_eq!(
+            self.code,
+            Some(code),
+            "`{}` should exit {code}:\n{self}",
+            self.command
+        );
+        self
+    }
+
+    /// Fails the test unless the output contains every word, ignoring case.
+    #[track_caller]
+    pub fn expect_mentions(&self, words: &[&str]) -> &Outcome {
+        let all = self.all().to_lowercase();
+        for word in words {
+            assert!(
+                all.contains(&word.to_lowercase()),
+                "`{}` should mention {word:?}:\n{self}",
+                self.command
+            );
+        }
+        self
+    }
+}
+
+impl fmt::Display for Outcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "$ {} -> exit {:?}", self.command, self.code)?;
+        writeln!(f, "--- stdout ---\n{}", tail(&self.stdout, 4000))?;
+        write!(f, "--- stderr ---\n{}", tail(&self.stderr, 12000))
+    }
+}
+
+/// The last `max` bytes of a (possibly long, debug-logged) output.
+fn tail(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut start = s.len() - max;
+    while !s.is_char_boundary(start) {
+        start += 1;
+    }
+    &s[start..]
+}
+
+fn drain(mut pipe: impl Read + Send + 'static) -> JoinHandle<String> {
+    std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        let _ = pipe.read_to_end(&mut buf);
+        String::from_utf8_lossy(&buf).into_owned()
+    })
+}
+
+/// blake3 hex of a file's bytes.
+#[track_caller]
+pub fn hash(path: &Path) -> String {
+    blake3::hex(&read(path))
+}
+
+#[track_caller]
+pub fn read(path: &Path) -> Vec<u8> {
+    std::fs::read(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()))
+}
+
+/// Writes `bytes` at `path`, creating parent folders.
+#[track_caller]
+pub fn write_file(path: &Path, bytes: &[u8]) {
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).expect("create parent folders");
+    }
+    std::fs::write(path, bytes).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
+}
+
+/// Every regular file under `dir`, recursively, sorted; empty if `dir` does not exist.
+pub fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            match entry.file_type() {
+                Ok(t) if t.is_dir() => stack.push(path),
+                Ok(t) if t.is_file() => out.push(path),
+                _ => {}
+            }
+        }
+    }
+    out.sort();
+    out
+}
