@@ -253,6 +253,25 @@ pub fn load_str(file: &Path, text: &str, env_key: Option<String>) -> Result<Conf
             exclude,
         });
     }
+    // The agent's own state must never be scanned as photos: a backup "optimized" in place
+    // would destroy the original it holds (G1).
+    for (key, p) in [("backup_dir", &backup_dir), ("ledger", &ledger)] {
+        let p = resolved_existing(p);
+        if let Some((i, f)) = folders
+            .iter()
+            .enumerate()
+            .find(|(_, f)| p.starts_with(&f.path))
+        {
+            return Err(err(
+                key,
+                format!(
+                    "{} is inside the watched folder[{i}] ({}); keep the agent's data outside the folders it optimizes",
+                    p.display(),
+                    f.path.display()
+                ),
+            ));
+        }
+    }
     Ok(Config {
         file: file.to_path_buf(),
         backend,
@@ -264,6 +283,24 @@ pub fn load_str(file: &Path, text: &str, env_key: Option<String>) -> Result<Conf
         network,
         folders,
     })
+}
+
+/// `p` with symlinks resolved as far as it exists (the rest may not be created yet).
+fn resolved_existing(p: &Path) -> PathBuf {
+    let mut existing = p.to_path_buf();
+    let mut rest = Vec::new();
+    while !existing.exists() {
+        match (existing.parent(), existing.file_name()) {
+            (Some(parent), Some(name)) => {
+                rest.push(name.to_os_string());
+                existing = parent.to_path_buf();
+            }
+            _ => return p.to_path_buf(),
+        }
+    }
+    let mut out = existing.canonicalize().unwrap_or(existing);
+    out.extend(rest.iter().rev());
+    out
 }
 
 fn network(
@@ -330,9 +367,10 @@ fn toml_error(file: &Path, text: &str, e: &toml::de::Error) -> ConfigError {
         Some(span) => {
             let line_no = text[..span.start.min(text.len())].matches('\n').count() + 1;
             let line = text.lines().nth(line_no - 1).unwrap_or("");
+            // Only the part before '=' is shown: the line itself may hold the API key (G8).
             let key = match line.split_once('=') {
                 Some((k, _)) => k.trim().to_string(),
-                None => line.trim().to_string(),
+                None => String::new(),
             };
             (Some(line_no), key)
         }
@@ -403,6 +441,21 @@ mod tests {
         let e = load("[[folder]]\npath = \"photos\"\nmode = \"mirror\"\noutput = \"photos/web\"\n")
             .unwrap_err();
         assert!(e.message.contains("overlaps"), "{e}");
+    }
+
+    #[test]
+    fn backups_inside_a_watched_folder_are_refused() {
+        let e =
+            load("backup_dir = \"photos/.backups\"\n[[folder]]\npath = \"photos\"\n").unwrap_err();
+        assert_eq!(e.key, "backup_dir");
+        let e = load("ledger = \"photos/l.db\"\n[[folder]]\npath = \"photos\"\n").unwrap_err();
+        assert_eq!(e.key, "ledger");
+    }
+
+    #[test]
+    fn a_line_without_equals_is_not_echoed() {
+        let e = load("api_key: \"SECRET123\"\n[[folder]]\npath = \"photos\"\n").unwrap_err();
+        assert!(!e.to_string().contains("SECRET123"), "{e}");
     }
 
     #[test]
