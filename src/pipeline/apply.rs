@@ -40,6 +40,13 @@ pub fn apply(ctx: &Ctx, work: &Work, delivered: &Delivered) -> anyhow::Result<()
             reason: Some(ALREADY_OPTIMAL.into()),
         },
     };
+    if let (Some(bytes), Some(h)) = (&delivered.main, &result.opt_hash) {
+        // Keep the paid-for result itself, so a copy of the original, a write that failed,
+        // or a restore followed by a new copy never costs another upload (G4).
+        if let Err(e) = ctx.backups.store(h, bytes) {
+            tracing::warn!("cannot keep a copy of the result: {e}");
+        }
+    }
     {
         let ledger = ctx.ledger();
         ledger.put_result(&work.hash, &work.profile, &result)?;

@@ -120,10 +120,15 @@ fn settle_from_ledger(ctx: &Ctx, work: &Work) -> anyhow::Result<bool> {
             let Some(opt_hash) = result.opt_hash.as_deref() else {
                 return Ok(false);
             };
-            let source = ctx.ledger().path_with_hash(opt_hash)?;
-            let bytes = source
-                .and_then(|p| std::fs::read(p).ok())
-                .filter(|b| crate::content::hash_bytes(b) == opt_hash);
+            // The kept copy first (verified on read), else any tracked file holding it.
+            let bytes = match ctx.backups.read(opt_hash) {
+                Ok(b) => Some(b),
+                Err(_) => ctx
+                    .ledger()
+                    .path_with_hash(opt_hash)?
+                    .and_then(|p| std::fs::read(p).ok())
+                    .filter(|b| crate::content::hash_bytes(b) == opt_hash),
+            };
             match bytes {
                 Some(b) => {
                     tracing::info!(
