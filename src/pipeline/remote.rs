@@ -189,10 +189,15 @@ impl Remote {
                     let item = items
                         .iter()
                         .find(|it| it.key.as_deref() == Some(&key))
-                        .or_else(|| items.get(i).filter(|it| it.key.is_none()))
+                        // By position only when the reply has no keys and one item per file.
+                        .or_else(|| {
+                            (items.len() == n as usize)
+                                .then(|| items.get(i).filter(|it| it.key.is_none()))
+                                .flatten()
+                        })
                         .cloned();
                     match item {
-                        Some(item) => next.merge(self.handle_item(work, &item).await?),
+                        Some(item) => next.merge(self.handle_item(work, &item, None).await?),
                         None => next.merge(
                             self.transient(work, "the service did not answer for this file")?,
                         ),
@@ -241,18 +246,18 @@ impl Remote {
         let reply = retry(&self.net, "poll", || self.client.poll(&urls, &settings, 0)).await;
         match reply {
             Ok(items) => {
-                for (i, (work, url)) in chunk.into_iter().enumerate() {
+                for (work, url) in chunk {
+                    // Only the OriginalURL identifies a polled job: a guess by position could
+                    // put one photo's result on another (same size, same camera).
                     let item = items
                         .iter()
                         .find(|it| it.original_url.as_deref() == Some(url.as_str()))
-                        .or_else(|| items.get(i))
                         .cloned();
                     match item {
-                        Some(mut item) => {
-                            item.original_url.get_or_insert(url);
-                            next.merge(self.handle_item(work, &item).await?)
+                        Some(item) => next.merge(self.handle_item(work, &item, Some(url)).await?),
+                        None => {
+                            next.merge(self.hiccup(work, Some(url), "no answer for this job")?)
                         }
-                        None => next.pending.push((work, url)),
                     }
                 }
             }
@@ -271,14 +276,27 @@ impl Remote {
     }
 
     /// What one item of a reply means for its work.
-    async fn handle_item(&self, work: Work, item: &Item) -> anyhow::Result<Next> {
+    /// `polled` is the OriginalURL when the item answers a poll: then a hiccup means "poll
+    /// again", never "upload again" (that would pay twice, G4).
+    async fn handle_item(
+        &self,
+        work: Work,
+        item: &Item,
+        polled: Option<String>,
+    ) -> anyhow::Result<Next> {
         let mut next = Next::default();
         match item.code {
             1 | 2 => {
                 let Some(url) = item.original_url.clone() else {
-                    return self.transient(work, "the service's answer lacked the OriginalURL");
+                    return self.hiccup(
+                        work,
+                        polled,
+                        "the service's answer lacked the OriginalURL",
+                    );
                 };
                 if let Some(size) = item.original_size.filter(|s| *s != work.size) {
+                    // The service holds a damaged copy: only a new upload can fix that.
+                    self.ctx.ledger().delete_job(&work.hash, &work.profile)?;
                     let why = format!(
                         "the upload arrived damaged (the service received {size} of {} bytes)",
                         work.size
@@ -311,7 +329,7 @@ impl Remote {
                 }
                 e @ ApiError::OutOfCredits(_) => return self.batch_error(work, &e).await,
                 e @ ApiError::InvalidKey(_) => return self.batch_error(work, &e).await,
-                ApiError::JobGone | ApiError::Expired => {
+                ApiError::JobGone => {
                     self.ctx.ledger().delete_job(&work.hash, &work.profile)?;
                     tracing::info!(
                         "ShortPixel lost the job for {}; uploading it again",
@@ -319,14 +337,37 @@ impl Remote {
                     );
                     return self.transient(work, "the service lost the job");
                 }
-                e => return self.transient(work, &e.to_string()),
+                e => return self.hiccup(work, polled, &e.to_string()),
             },
             other => {
-                return self.transient(
+                return self.hiccup(
                     work,
+                    polled,
                     &format!("the service answered an unknown status {other}"),
                 )
             }
+        }
+        Ok(next)
+    }
+
+    /// A passing problem with one item: poll again if it was a poll, else upload again;
+    /// a bounded number of times either way.
+    fn hiccup(&self, mut work: Work, polled: Option<String>, why: &str) -> anyhow::Result<Next> {
+        let Some(url) = polled else {
+            return self.transient(work, why);
+        };
+        let mut next = Next::default();
+        work.attempts += 1;
+        if work.attempts > self.net.max_retries {
+            // The job stays in the ledger: the next run polls it again, still without uploading.
+            fail(
+                &self.ctx,
+                &work,
+                &format!("gave up polling after {} tries: {why}", work.attempts),
+            )?;
+        } else {
+            tracing::warn!("{}: {why}; polling again", work.files[0].path.display());
+            next.pending.push((work, url));
         }
         Ok(next)
     }
@@ -336,7 +377,13 @@ impl Remote {
         let mut next = Next::default();
         match e {
             ApiError::OutOfCredits(_) => {
-                if self.gate.wait(&self.client, &self.net).await {
+                // Counted like a retry: a file bigger than the credits left (-301) while
+                // some credits remain must not loop forever.
+                let mut work = work;
+                work.attempts += 1;
+                if work.attempts <= self.net.max_retries
+                    && self.gate.wait(&self.client, &self.net).await
+                {
                     next.requeue.push(work);
                 } else {
                     self.ctx.tally.set_fatal(format!(
@@ -404,6 +451,9 @@ impl Remote {
                         );
                         fail(&self.ctx, &work, &why)?;
                     } else {
+                        self.ctx
+                            .ledger()
+                            .set_states(&work.paths(), State::Pending, None)?;
                         next.pending.push((work, url));
                     }
                     return Ok(next);
