@@ -14,6 +14,8 @@ pub enum Rejection {
     NotSmaller { got: u64, original: u64 },
     #[error("download truncated: got {got} of {expected} bytes")]
     Truncated { got: u64, expected: u64 },
+    #[error("download has {got} bytes, but the service announced {expected}")]
+    WrongLength { got: u64, expected: u64 },
     #[error("result does not decode as {expected}: {why}")]
     Undecodable { expected: &'static str, why: String },
     #[error("result has the wrong size: {got_w}x{got_h}, expected {want_w}x{want_h}")]
@@ -30,7 +32,9 @@ impl Rejection {
     pub fn is_transfer_problem(&self) -> bool {
         matches!(
             self,
-            Rejection::Truncated { .. } | Rejection::Undecodable { .. }
+            Rejection::Truncated { .. }
+                | Rejection::WrongLength { .. }
+                | Rejection::Undecodable { .. }
         )
     }
 }
@@ -74,6 +78,9 @@ pub fn check(
         if got < expected {
             return Err(Rejection::Truncated { got, expected });
         }
+        if got > expected {
+            return Err(Rejection::WrongLength { got, expected });
+        }
     }
     check_decodes(bytes, format, expected_dims)?;
     if got >= original_len {
@@ -99,9 +106,15 @@ pub fn check_decodes(
         Some(f) if f == format => {}
         Some(f) => return Err(undecodable(format!("it is {}", f.as_str()))),
         None => {
-            let head = String::from_utf8_lossy(&bytes[..bytes.len().min(80)]).into_owned();
+            // Say what it looks like without quoting it: it came from elsewhere (G8).
+            let kind = if bytes.first() == Some(&b'{') {
+                "a JSON message"
+            } else {
+                "unknown data"
+            };
             return Err(undecodable(format!(
-                "it is not an image (starts with {head:?})"
+                "it is not an image but {kind} ({} bytes)",
+                bytes.len()
             )));
         }
     }

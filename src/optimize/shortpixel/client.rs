@@ -160,7 +160,14 @@ impl Client {
             return Err(ApiError::from_http(status.as_u16()));
         }
         match wire::parse(&body).map_err(|m| ApiError::Transient(self.scrub(&m)))? {
-            Reply::Items(items) => Ok(items),
+            // Per-item messages end up in the ledger and in status: scrub them too (G8).
+            Reply::Items(items) => Ok(items
+                .into_iter()
+                .map(|mut it| {
+                    it.message = self.scrub(&it.message);
+                    it
+                })
+                .collect()),
             Reply::Refused { code, message } => {
                 Err(ApiError::from_code(code, &self.scrub(&message)))
             }
