@@ -92,7 +92,9 @@ pub fn restore_one(
             row.state.as_str()
         )));
     }
-    if mode == Some(Mode::Mirror) {
+    // Replaced files hold other content than their original, whatever the config says now.
+    let replaced = row.orig_hash.as_deref().is_some_and(|o| o != row.hash);
+    if !replaced && mode == Some(Mode::Mirror) {
         return Ok(Outcome::Nothing(
             "mirror mode never changes originals".into(),
         ));
@@ -101,6 +103,11 @@ pub fn restore_one(
         return Ok(Outcome::Nothing("no original is recorded for it".into()));
     };
     let current = std::fs::symlink_metadata(&row.path).ok();
+    if current.is_none() && !opts.force {
+        return Ok(Outcome::Refused(
+            "it was deleted; use --force to bring the original back anyway".into(),
+        ));
+    }
     if current.is_some() && !opts.force {
         let hash = hash_file(&row.path)?;
         if hash != row.hash {
@@ -113,6 +120,15 @@ pub fn restore_one(
         Ok(b) => b,
         Err(e) => return Ok(Outcome::Refused(format!("the backup cannot be used: {e}"))),
     };
+    // Never write one format's bytes under another's name (e.g. a copied .webp result).
+    let backup_format = crate::content::sniff(&original).map(|f| f.as_str());
+    if row.format.is_some() && backup_format != row.format.as_deref() {
+        return Ok(Outcome::Refused(format!(
+            "its backup is {}, but the file is {}; it looks like a copy of a converted result",
+            backup_format.unwrap_or("not an image"),
+            row.format.as_deref().unwrap_or("unknown")
+        )));
+    }
     if opts.dry_run {
         return Ok(Outcome::WouldRestore);
     }

@@ -28,7 +28,10 @@ pub fn run(
     }
     let (mut restored, mut refused) = (0, 0);
     for row in &rows {
-        match restore_one(&config, &ledger, &backups, row, opts)? {
+        // One file's I/O error must not stop the rest: it becomes a refusal with the reason.
+        let outcome = restore_one(&config, &ledger, &backups, row, opts)
+            .unwrap_or_else(|e| Outcome::Refused(format!("{e:#}")));
+        match outcome {
             Outcome::Restored => {
                 restored += 1;
                 println!("restored {}", row.path.display());
