@@ -27,26 +27,44 @@ pub fn run(config: Option<&Path>, once: bool) -> anyhow::Result<i32> {
         if once {
             return pass(config).await;
         }
+        // Subscribed once, before any work, so no signal is missed between passes.
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut term = signal(SignalKind::terminate())?;
+        let mut int = signal(SignalKind::interrupt())?;
+        let mut hup = signal(SignalKind::hangup())?;
+        let file = config.file.clone();
+        let mut config = config;
         loop {
-            let code = pass(config.clone()).await?;
-            if code == 1 && config.api_key.is_some() {
-                tracing::warn!("this pass ended with errors; trying again in {}s", RESCAN_EVERY.as_secs());
+            tokio::select! {
+                done = pass(config.clone()) => {
+                    if done? == 1 && config.api_key.is_some() {
+                        tracing::warn!("this pass ended with errors; trying again in {}s", RESCAN_EVERY.as_secs());
+                    }
+                }
+                // Every write is atomic and every pending job is in the ledger, so stopping
+                // mid-pass loses nothing; the next start picks up where this one was.
+                _ = term.recv() => return Ok(stopping()),
+                _ = int.recv() => return Ok(stopping()),
             }
             tokio::select! {
                 _ = tokio::time::sleep(RESCAN_EVERY) => {}
-                _ = shutdown() => { eprintln!("stopping; pending results stay in the ledger"); return Ok(0); }
+                _ = hup.recv() => match Config::load(&file) {
+                    Ok(new) => {
+                        tracing::info!("reloaded {}", file.display());
+                        config = Arc::new(new);
+                    }
+                    Err(e) => tracing::error!("{e}; keeping the previous config"),
+                },
+                _ = term.recv() => return Ok(stopping()),
+                _ = int.recv() => return Ok(stopping()),
             }
         }
     })
 }
 
-async fn shutdown() {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .expect("signal handler");
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
-    }
+fn stopping() -> i32 {
+    eprintln!("stopping; pending results stay in the ledger");
+    0
 }
 
 /// One pass over every folder. Returns the exit code.
