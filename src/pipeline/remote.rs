@@ -350,26 +350,15 @@ impl Remote {
         Ok(next)
     }
 
-    /// A passing problem with one item: poll again if it was a poll, else upload again;
-    /// a bounded number of times either way.
-    fn hiccup(&self, mut work: Work, polled: Option<String>, why: &str) -> anyhow::Result<Next> {
-        let Some(url) = polled else {
-            return self.transient(work, why);
-        };
-        let mut next = Next::default();
-        work.attempts += 1;
-        if work.attempts > self.net.max_retries {
-            // The job stays in the ledger: the next run polls it again, still without uploading.
-            fail(
-                &self.ctx,
-                &work,
-                &format!("gave up polling after {} tries: {why}", work.attempts),
-            )?;
-        } else {
-            tracing::warn!("{}: {why}; polling again", work.files[0].path.display());
-            next.pending.push((work, url));
+    /// A passing problem with one item: poll again if it was a poll (the job stays in the
+    /// ledger, so even giving up never leads to a second upload), else upload again.
+    fn hiccup(&self, work: Work, polled: Option<String>, why: &str) -> anyhow::Result<Next> {
+        match polled {
+            Some(url) => self.again(work, why, "polling again", |next, w| {
+                next.pending.push((w, url))
+            }),
+            None => self.transient(work, why),
         }
-        Ok(next)
     }
 
     /// A whole request failed: decide for one of its works.
@@ -406,7 +395,19 @@ impl Remote {
     }
 
     /// A per-file hiccup: send again later, a bounded number of times.
-    fn transient(&self, mut work: Work, why: &str) -> anyhow::Result<Next> {
+    fn transient(&self, work: Work, why: &str) -> anyhow::Result<Next> {
+        self.again(work, why, "trying again", |next, w| next.requeue.push(w))
+    }
+
+    /// Counts one more try of `work`: gives up with the reason after `max_retries`, else
+    /// hands it to `retry` for the next round.
+    fn again(
+        &self,
+        mut work: Work,
+        why: &str,
+        doing: &str,
+        retry: impl FnOnce(&mut Next, Work),
+    ) -> anyhow::Result<Next> {
         let mut next = Next::default();
         work.attempts += 1;
         if work.attempts > self.net.max_retries {
@@ -416,8 +417,8 @@ impl Remote {
                 &format!("gave up after {} tries: {why}", work.attempts),
             )?;
         } else {
-            tracing::warn!("{}: {why}; trying again", work.files[0].path.display());
-            next.requeue.push(work);
+            tracing::warn!("{}: {why}; {doing}", work.files[0].path.display());
+            retry(&mut next, work);
         }
         Ok(next)
     }
