@@ -1,0 +1,46 @@
+//! Lossy JPEG encoding with mozjpeg: progressive, optimized Huffman tables, scan
+//! optimization and trellis quantization (its defaults), at a given quality. libjpeg
+//! errors unwind and are caught here.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use image::DynamicImage;
+use mozjpeg::{ColorSpace, Compress, Marker};
+
+use super::markers::Segment;
+
+/// Encodes 8-bit grey or RGB pixels (anything else is converted to RGB; alpha is dropped,
+/// as JPEG has none). `keep` segments (metadata, ICC chunks) are written as they are.
+pub fn encode(img: &DynamicImage, quality: f32, keep: &[Segment<'_>]) -> Result<Vec<u8>, String> {
+    let (pixels, space) = match img {
+        DynamicImage::ImageLuma8(g) => (g.as_raw().clone(), ColorSpace::JCS_GRAYSCALE),
+        other => (other.to_rgb8().into_raw(), ColorSpace::JCS_RGB),
+    };
+    let (w, h) = (img.width() as usize, img.height() as usize);
+    let run = || -> std::io::Result<Vec<u8>> {
+        let mut c = Compress::new(space);
+        c.set_size(w, h);
+        c.set_quality(quality);
+        c.set_progressive_mode();
+        c.set_optimize_coding(true);
+        c.set_optimize_scans(true);
+        let mut started = c.start_compress(Vec::new())?;
+        for seg in keep {
+            let marker = match seg.marker {
+                0xFE => Marker::COM,
+                m => Marker::APP(m - 0xE0),
+            };
+            started.write_marker(marker, seg.data);
+        }
+        started.write_scanlines(&pixels)?;
+        started.finish()
+    };
+    match catch_unwind(AssertUnwindSafe(run)) {
+        Ok(Ok(bytes)) => Ok(bytes),
+        Ok(Err(e)) => Err(format!("mozjpeg: {e}")),
+        Err(payload) => Err(payload
+            .downcast_ref::<String>()
+            .cloned()
+            .unwrap_or_else(|| "mozjpeg failed".into())),
+    }
+}

@@ -1,0 +1,136 @@
+//! JPEG: lossless re-packing or lossy re-encoding, with the metadata handled as asked.
+//!
+//! - lossless: the DCT coefficients are re-packed ([`repack`]); pixels never change. ICC is
+//!   kept; EXIF/XMP/IPTC/comments only with `keep_exif`. Without `keep_exif`, a photo whose
+//!   EXIF says "rotate" keeps a minimal EXIF holding only the orientation, because the
+//!   pixels are not turned and would otherwise show sideways.
+//! - lossy (≈ q78) / glossy (≈ q90): decoded, turned upright (unless the EXIF is kept, in
+//!   which case its orientation still applies), resized, and re-encoded with mozjpeg.
+//! - CMYK/YCCK files are only re-packed: re-encoding them through RGB would change their
+//!   colours. 12-bit files are left alone.
+
+pub(crate) mod encode;
+pub(crate) mod markers;
+mod repack;
+
+use crate::{convert, pixels, probe, Compression, Error, Format, Optimized, Options};
+use markers::{Info, Segment, APP1};
+
+pub(crate) fn quality(c: Compression) -> f32 {
+    match c {
+        Compression::Lossy => 78.0,
+        Compression::Glossy => 90.0,
+        // Only used when a resize forces a re-encode.
+        Compression::Lossless => 95.0,
+    }
+}
+
+pub(crate) fn optimize(bytes: &[u8], opts: &Options) -> Result<Optimized, Error> {
+    let info = markers::parse(bytes).map_err(Error::Bad)?;
+    if !bytes[info.scan_start..]
+        .windows(2)
+        .any(|w| w == [0xFF, 0xD9])
+    {
+        return Err(Error::Bad(
+            "the JPEG is truncated (no end-of-image marker); it is left as it is".into(),
+        ));
+    }
+    if info.precision != 8 {
+        return Err(Error::Skip(format!(
+            "{}-bit JPEG: only 8-bit JPEGs are optimized",
+            info.precision
+        )));
+    }
+    let cmyk = info.components == 4;
+    let mut notes = Vec::new();
+    if cmyk && opts.resize.is_some() {
+        return Err(Error::Skip(
+            "CMYK JPEG: resizing would need a re-encode through RGB, which changes its colours"
+                .into(),
+        ));
+    }
+    let repack_only = opts.compression == Compression::Lossless || cmyk;
+    if repack_only && opts.resize.is_none() {
+        if cmyk && opts.compression != Compression::Lossless {
+            notes.push(
+                "CMYK JPEG re-packed losslessly: re-encoding through RGB would change its colours"
+                    .into(),
+            );
+        }
+        let orientation = info.orientation().filter(|&o| o != 1);
+        let orientation_exif = orientation
+            .filter(|_| !opts.keep_exif)
+            .map(markers::orientation_only_exif);
+        let mut keep: Vec<Segment<'_>> = Vec::new();
+        if opts.keep_exif {
+            keep.extend(info.metadata_segments());
+        } else if let (Some(o), Some(exif)) = (orientation, &orientation_exif) {
+            keep.push(Segment {
+                marker: APP1,
+                data: exif,
+            });
+            notes.push(format!(
+                "EXIF stripped except its orientation ({o}): lossless mode does not turn the pixels"
+            ));
+        }
+        keep.extend(info.icc_segments());
+        let main = repack::repack(bytes, &keep).map_err(Error::Bad)?;
+        let mut out = Optimized {
+            main,
+            dims: (info.width, info.height),
+            webp: None,
+            avif: None,
+            notes,
+        };
+        if opts.webp || opts.avif {
+            if cmyk {
+                out.notes
+                    .push("no WebP/AVIF for a CMYK JPEG: they have no CMYK".into());
+            } else {
+                let mut img = probe::decode(bytes, Format::Jpeg, opts.max_pixels)?;
+                pixels::orient(&mut img, info.orientation());
+                convert::extras(&img, opts, &mut out)?;
+            }
+        }
+        return Ok(out);
+    }
+    reencode(bytes, &info, opts, notes)
+}
+
+fn reencode(
+    bytes: &[u8],
+    info: &Info<'_>,
+    opts: &Options,
+    notes: Vec<String>,
+) -> Result<Optimized, Error> {
+    let mut img = probe::decode(bytes, Format::Jpeg, opts.max_pixels)?;
+    let mut keep: Vec<Segment<'_>> = if opts.keep_exif {
+        // The EXIF stays, and with it the orientation a viewer applies: do not turn the
+        // pixels as well.
+        info.metadata_segments().collect()
+    } else {
+        pixels::orient(&mut img, info.orientation());
+        Vec::new()
+    };
+    if let Some(small) = pixels::resize(&img, opts.resize) {
+        img = small;
+    }
+    // The source's ICC chunks as they are (mozjpeg's own ICC writer numbers them from 0,
+    // which readers reject).
+    keep.extend(info.icc_segments());
+    let main = encode::encode(&img, quality(opts.compression), &keep)
+        .map_err(|e| Error::Bad(format!("cannot encode the JPEG: {e}")))?;
+    let mut out = Optimized {
+        main,
+        dims: (img.width(), img.height()),
+        webp: None,
+        avif: None,
+        notes,
+    };
+    if opts.keep_exif {
+        // WebP/AVIF carry no EXIF here, so their pixels must be upright.
+        pixels::orient(&mut img, info.orientation());
+    }
+    convert::extras(&img, opts, &mut out)?;
+    Ok(out)
+}
