@@ -3,8 +3,9 @@
 //! It behaves like the service as captured on the wire (see
 //! `shared/reference/shortpixel-wire-notes.md`), not like its idealised documentation:
 //! string status codes, `text/html` JSON, misspelled size fields, top-level refusals as
-//! objects, every upload a new job and a new credit. Images are really shrunk (with the
-//! `image` crate) so downloads decode and have the advertised sizes.
+//! objects, every upload a new job and a new credit. Images are really shrunk (by the
+//! agent's own optimizer crate, `shortpixel-optimizer`) so downloads decode and have the
+//! advertised sizes.
 //!
 //! Its purpose is fault injection: a test queues [`Fault`]s per [`Endpoint`] and then checks
 //! how the agent coped, through the request log ([`Emulator::requests`]) and counters.

@@ -1,29 +1,23 @@
-//! Real (if modest) image optimisation with the `image` crate, so that the agent under test
-//! downloads bytes that decode, have the advertised length and are usually smaller.
+//! Real image optimisation with the same code as the agent's built-in optimizer (the
+//! `shortpixel-optimizer` crate: mozjpeg, oxipng, libwebp), so that the agent under test
+//! downloads bytes that decode, have the advertised length and are really smaller.
 //!
-//! - JPEG: lossy re-encodes at quality 75, glossy at 90. Lossless returns the original bytes
-//!   (the `image` crate cannot re-pack a JPEG without decoding it), or a quality-95 re-encode
-//!   when a resize was asked for.
-//! - PNG: re-encoded with the best zlib level and adaptive filtering, whatever the mode
-//!   (pixels are kept exactly).
-//! - WebP/BMP/TIFF: re-encoded in the same format; GIF is kept as is unless resized (the
-//!   crate would flatten an animation to one frame).
+//! - Every job computes the requested variant and the lossless one (LossyURL and
+//!   LosslessURL), each with the optimizer's own rules: JPEG lossless is a coefficient
+//!   re-pack, PNG lossless goes through oxipng, lossy PNG reduces colours when it can.
+//! - A file the optimizer skips (an animated GIF, a BMP…) is served back as it is, with
+//!   `PercentImprovement` "0"; one it cannot read is refused with -202 by the caller.
 //! - A result that is not smaller than the original is replaced by the original bytes, with
 //!   `PercentImprovement` "0" — the real service never hands back a larger file by itself
 //!   (`Fault::Bigger` exists to test that case).
-//! - `+webp` is lossless WebP (the only WebP the crate can write); both WebP variants share it.
-//! - `+avif` is **structural only**: the crate here cannot encode AVIF, so the variant is a
-//!   minimal ISO-BMFF file — an `ftyp` box with major brand `avif`, then an `mdat` box with
-//!   filler. It sniffs as AVIF but does not decode.
-//! - EXIF is never kept: re-encoding drops it. CMYK JPEGs decode to RGB anyway.
-
-use std::io::Cursor;
+//! - `+webp` is the optimizer's WebP; both WebP variants share it.
+//! - `+avif` is **structural only** (the emulator builds no AVIF encoder): a minimal
+//!   ISO-BMFF file — an `ftyp` box with major brand `avif`, then an `mdat` box with filler.
+//!   It sniffs as AVIF but does not decode.
+//! - EXIF is never kept (the service's default).
 
 use axum::body::Bytes;
-use image::codecs::jpeg::JpegEncoder;
-use image::codecs::png::{CompressionType, FilterType, PngEncoder};
-use image::codecs::webp::WebPEncoder;
-use image::{ColorType, DynamicImage, ImageFormat};
+use shortpixel_optimizer::{optimize, Compression, Error, Fit, Options, Resize};
 
 /// The options of a reducer call that matter for the bytes produced.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -91,41 +85,46 @@ pub(crate) fn percent(original: usize, result: usize) -> String {
     format!("{:.2}", (1.0 - result as f64 / original as f64) * 100.0)
 }
 
-/// Optimises one uploaded file; `None` when it is not an image the crate can decode (the
+/// Optimises one uploaded file; `None` when it is not an image the optimizer can read (the
 /// caller answers -202 then).
 pub(crate) fn shrink(original: &Bytes, opts: &ShrinkOptions) -> Option<Shrunk> {
-    let format = image::guess_format(original).ok()?;
-    let img = image::load_from_memory_with_format(original, format).ok()?;
-    let resized = resize(&img, opts);
-    let work = resized.as_ref().unwrap_or(&img);
-
-    let (lossy, lossless) = match format {
-        ImageFormat::Jpeg => {
-            let lossless = match &resized {
-                Some(r) => not_larger(original, encode_jpeg(r, 95)),
-                None => original.clone(),
-            };
-            let lossy = match opts.lossy {
-                1 => not_larger(original, encode_jpeg(work, 75)),
-                2 => not_larger(original, encode_jpeg(work, 90)),
-                _ => lossless.clone(),
-            };
-            (lossy, lossless)
-        }
-        ImageFormat::Png => {
-            let b = not_larger(original, encode_png(work));
-            (b.clone(), b)
-        }
-        ImageFormat::Gif if resized.is_none() => (original.clone(), original.clone()),
-        other => {
-            let b = not_larger(original, encode_as(work, other));
-            (b.clone(), b)
-        }
+    let compression = match opts.lossy {
+        1 => Compression::Lossy,
+        2 => Compression::Glossy,
+        _ => Compression::Lossless,
     };
-    let webp = if opts.webp {
-        encode_webp(work).map(Bytes::from)
+    let fit = match opts.resize {
+        1 => Some(Fit::Outer),
+        3 => Some(Fit::Inner),
+        _ => None,
+    };
+    let requested = Options {
+        compression,
+        resize: fit.map(|fit| Resize {
+            fit,
+            width: opts.width,
+            height: opts.height,
+        }),
+        webp: opts.webp,
+        ..Options::default()
+    };
+    let (lossy, webp) = match optimize(original, &requested) {
+        Ok(out) => (not_larger(original, out.main), out.webp.map(Bytes::from)),
+        Err(Error::Skip(_)) => (original.clone(), None),
+        Err(Error::Bad(_)) => return None,
+    };
+    let lossless = if compression == Compression::Lossless {
+        lossy.clone()
     } else {
-        None
+        let options = Options {
+            compression: Compression::Lossless,
+            webp: false,
+            ..requested
+        };
+        match optimize(original, &options) {
+            Ok(out) => not_larger(original, out.main),
+            Err(_) => original.clone(),
+        }
     };
     let avif = opts.avif.then(|| Bytes::from(structural_avif(&lossy)));
     Some(Shrunk {
@@ -136,69 +135,12 @@ pub(crate) fn shrink(original: &Bytes, opts: &ShrinkOptions) -> Option<Shrunk> {
     })
 }
 
-/// The resized image, or `None` when no resize applies (never enlarges).
-fn resize(img: &DynamicImage, opts: &ShrinkOptions) -> Option<DynamicImage> {
-    if !matches!(opts.resize, 1 | 3) {
-        return None;
-    }
-    let (w, h) = (f64::from(img.width()), f64::from(img.height()));
-    let sx = (opts.width > 0).then(|| f64::from(opts.width) / w);
-    let sy = (opts.height > 0).then(|| f64::from(opts.height) / h);
-    let scale = match (sx, sy) {
-        (Some(x), Some(y)) if opts.resize == 1 => x.max(y),
-        (Some(x), Some(y)) => x.min(y),
-        (Some(s), None) | (None, Some(s)) => s,
-        (None, None) => return None,
-    };
-    if scale >= 1.0 {
-        return None;
-    }
-    let nw = ((w * scale).round() as u32).max(1);
-    let nh = ((h * scale).round() as u32).max(1);
-    Some(img.resize_exact(nw, nh, image::imageops::FilterType::Lanczos3))
-}
-
-fn not_larger(original: &Bytes, candidate: Option<Vec<u8>>) -> Bytes {
-    match candidate {
-        Some(c) if c.len() < original.len() => Bytes::from(c),
-        _ => original.clone(),
-    }
-}
-
-fn encode_jpeg(img: &DynamicImage, quality: u8) -> Option<Vec<u8>> {
-    let mut out = Vec::new();
-    let enc = JpegEncoder::new_with_quality(&mut out, quality);
-    // The JPEG encoder takes no alpha and no 16-bit samples.
-    let ok = match img.color() {
-        ColorType::L8 | ColorType::Rgb8 => img.write_with_encoder(enc),
-        _ => DynamicImage::ImageRgb8(img.to_rgb8()).write_with_encoder(enc),
-    };
-    ok.ok().map(|()| out)
-}
-
-fn encode_png(img: &DynamicImage) -> Option<Vec<u8>> {
-    let mut out = Vec::new();
-    let enc = PngEncoder::new_with_quality(&mut out, CompressionType::Best, FilterType::Adaptive);
-    img.write_with_encoder(enc).ok().map(|()| out)
-}
-
-fn encode_as(img: &DynamicImage, format: ImageFormat) -> Option<Vec<u8>> {
-    let mut out = Cursor::new(Vec::new());
-    img.write_to(&mut out, format)
-        .ok()
-        .map(|()| out.into_inner())
-}
-
-fn encode_webp(img: &DynamicImage) -> Option<Vec<u8>> {
-    let mut out = Vec::new();
-    let enc = WebPEncoder::new_lossless(&mut out);
-    // The WebP encoder takes 8-bit RGB(A) only.
-    let img = if img.color().has_alpha() {
-        DynamicImage::ImageRgba8(img.to_rgba8())
+fn not_larger(original: &Bytes, candidate: Vec<u8>) -> Bytes {
+    if candidate.len() < original.len() {
+        Bytes::from(candidate)
     } else {
-        DynamicImage::ImageRgb8(img.to_rgb8())
-    };
-    img.write_with_encoder(enc).ok().map(|()| out)
+        original.clone()
+    }
 }
 
 /// A minimal ISO-BMFF file that sniffs as AVIF: `ftyp` (major brand `avif`, compatible

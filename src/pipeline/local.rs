@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use super::apply::{self, read_original, verdict};
 use super::{Ctx, Work};
+use crate::config::Convert;
 use crate::content::Format;
 use crate::ledger::{Outcome, State};
 use crate::optimize::local::{self, LocalError};
@@ -47,10 +48,20 @@ fn one(ctx: &Ctx, work: &Work) -> anyhow::Result<()> {
                     return verdict(ctx, work, Outcome::Failed, &format!("result rejected: {r}"))
                 }
             };
+            let name = work.files.first().map(|f| f.path.display().to_string());
+            for note in &produced.notes {
+                tracing::info!("{}: {note}", name.as_deref().unwrap_or(&work.hash));
+            }
             let extras = produced
                 .extras
                 .into_iter()
-                .filter(|(_, b)| verify::check_decodes(b, Format::Webp, None).is_ok())
+                .filter(|(kind, b)| {
+                    let format = match kind {
+                        Convert::Webp => Format::Webp,
+                        Convert::Avif => Format::Avif,
+                    };
+                    verify::check_decodes(b, format, dims).is_ok()
+                })
                 .collect();
             apply::apply(ctx, work, &Delivered { main, extras })
         }

@@ -9,6 +9,7 @@ mod edits;
 mod errors;
 mod local;
 mod mirror;
+mod optimizer;
 mod pending;
 mod replace;
 mod restore;
