@@ -210,3 +210,30 @@ fn grayscale_stays_grayscale_and_resize_uses_the_box() {
     let webp = decode(out.webp.as_deref().expect("a WebP"));
     assert_eq!((webp.width(), webp.height()), (100, 50));
 }
+
+#[test]
+fn an_already_small_jpeg_is_repacked_when_that_beats_reencoding() {
+    // Baseline, standard Huffman tables, quality 60: re-encoding at q78 saves little, the
+    // re-pack saves more.
+    let rgb = photo(320, 240, 10);
+    let mut c = mozjpeg::Compress::new(mozjpeg::ColorSpace::JCS_RGB);
+    c.set_fastest_defaults();
+    c.set_size(320, 240);
+    c.set_quality(60.0);
+    let mut s = c.start_compress(Vec::new()).unwrap();
+    s.write_scanlines(rgb.as_raw()).unwrap();
+    let original = s.finish().unwrap();
+    let out = optimize(&original, &opts(Compression::Lossy)).unwrap();
+    assert!(
+        out.main.len() < original.len(),
+        "{} >= {}",
+        out.main.len(),
+        original.len()
+    );
+    assert!(
+        out.notes.iter().any(|n| n.contains("re-packed")),
+        "{:?}",
+        out.notes
+    );
+    assert_eq!(decode(&out.main).to_rgb8(), decode(&original).to_rgb8());
+}

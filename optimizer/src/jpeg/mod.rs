@@ -43,41 +43,26 @@ pub(crate) fn optimize(bytes: &[u8], opts: &Options) -> Result<Optimized, Error>
     }
     let cmyk = info.components == 4;
     let mut notes = Vec::new();
-    if cmyk && opts.resize.is_some() {
+    let dims = (info.width, info.height);
+    let resizing = pixels::target(dims, opts.resize) != dims;
+    if cmyk && resizing {
         return Err(Error::Skip(
             "CMYK JPEG: resizing would need a re-encode through RGB, which changes its colours"
                 .into(),
         ));
     }
     let repack_only = opts.compression == Compression::Lossless || cmyk;
-    if repack_only && opts.resize.is_none() {
+    if repack_only && !resizing {
         if cmyk && opts.compression != Compression::Lossless {
             notes.push(
                 "CMYK JPEG re-packed losslessly: re-encoding through RGB would change its colours"
                     .into(),
             );
         }
-        let orientation = info.orientation().filter(|&o| o != 1);
-        let orientation_exif = orientation
-            .filter(|_| !opts.keep_exif)
-            .map(markers::orientation_only_exif);
-        let mut keep: Vec<Segment<'_>> = Vec::new();
-        if opts.keep_exif {
-            keep.extend(info.metadata_segments());
-        } else if let (Some(o), Some(exif)) = (orientation, &orientation_exif) {
-            keep.push(Segment {
-                marker: APP1,
-                data: exif,
-            });
-            notes.push(format!(
-                "EXIF stripped except its orientation ({o}): lossless mode does not turn the pixels"
-            ));
-        }
-        keep.extend(info.icc_segments());
-        let main = repack::repack(bytes, &keep).map_err(Error::Bad)?;
+        let main = repacked(bytes, &info, opts.keep_exif, &mut notes)?;
         let mut out = Optimized {
             main,
-            dims: (info.width, info.height),
+            dims,
             webp: None,
             avif: None,
             notes,
@@ -112,17 +97,35 @@ fn reencode(
         pixels::orient(&mut img, info.orientation());
         Vec::new()
     };
-    if let Some(small) = pixels::resize(&img, opts.resize) {
+    let resized = pixels::resize(&img, opts.resize);
+    let was_resized = resized.is_some();
+    if let Some(small) = resized {
         img = small;
     }
     // The source's ICC chunks as they are (mozjpeg's own ICC writer numbers them from 0,
     // which readers reject).
     keep.extend(info.icc_segments());
-    let main = encode::encode(&img, quality(opts.compression), &keep)
+    let mut main = encode::encode(&img, quality(opts.compression), &keep)
         .map_err(|e| Error::Bad(format!("cannot encode the JPEG: {e}")))?;
+    let mut notes = notes;
+    let mut dims = (img.width(), img.height());
+    if main.len() * 4 > bytes.len() * 3 && !was_resized {
+        // Re-encoding saved under a quarter: the file is already compressed about as hard
+        // as this mode would. The lossless re-pack may then be smaller still, and it
+        // changes no pixel.
+        let mut repack_notes = Vec::new();
+        let packed = repacked(bytes, info, opts.keep_exif, &mut repack_notes)?;
+        if packed.len() < main.len() {
+            main = packed;
+            // Unturned: a rotated photo keeps its orientation tag instead.
+            dims = (info.width, info.height);
+            notes.push("re-packed losslessly: smaller than re-encoding at this quality".into());
+            notes.extend(repack_notes);
+        }
+    }
     let mut out = Optimized {
         main,
-        dims: (img.width(), img.height()),
+        dims,
         webp: None,
         avif: None,
         notes,
@@ -133,4 +136,32 @@ fn reencode(
     }
     convert::extras(&img, opts, &mut out)?;
     Ok(out)
+}
+
+/// The lossless re-pack, with the metadata `keep_exif` asks for. Without `keep_exif`, a
+/// rotated photo keeps a minimal EXIF with just its orientation (pixels are not turned).
+fn repacked(
+    bytes: &[u8],
+    info: &Info<'_>,
+    keep_exif: bool,
+    notes: &mut Vec<String>,
+) -> Result<Vec<u8>, Error> {
+    let orientation = info.orientation().filter(|&o| o != 1);
+    let orientation_exif = orientation
+        .filter(|_| !keep_exif)
+        .map(markers::orientation_only_exif);
+    let mut keep: Vec<Segment<'_>> = Vec::new();
+    if keep_exif {
+        keep.extend(info.metadata_segments());
+    } else if let (Some(o), Some(exif)) = (orientation, &orientation_exif) {
+        keep.push(Segment {
+            marker: APP1,
+            data: exif,
+        });
+        notes.push(format!(
+            "EXIF stripped except its orientation ({o}): lossless mode does not turn the pixels"
+        ));
+    }
+    keep.extend(info.icc_segments());
+    repack::repack(bytes, &keep).map_err(Error::Bad)
 }
