@@ -132,6 +132,23 @@ pub fn optimize(bytes: &[u8], opts: &Options) -> Result<Optimized, Error> {
     Ok(out)
 }
 
+/// Only the WebP that `convert = ["webp"]` would write (upright, resized), without
+/// optimizing the file itself.
+pub fn to_webp(bytes: &[u8], opts: &Options) -> Result<Vec<u8>, Error> {
+    let format = Format::sniff(bytes).ok_or_else(|| Error::Bad("not an image".into()))?;
+    let (w, h) = probe::dimensions(bytes, format)?;
+    probe::check_pixels(w, h, opts.max_pixels)?;
+    let mut img = probe::decode(bytes, format, opts.max_pixels)?;
+    if format == Format::Jpeg {
+        let orientation = jpeg::markers::parse(bytes)
+            .ok()
+            .and_then(|i| i.orientation());
+        pixels::orient(&mut img, orientation);
+    }
+    let img = pixels::resize(&img, opts.resize).unwrap_or(img);
+    convert::webp(&img, opts.compression)
+}
+
 /// The dimensions a resize box gives an image of `dims` (never enlarging).
 pub fn resized_dimensions(dims: (u32, u32), resize: Option<Resize>) -> (u32, u32) {
     pixels::target(dims, resize)
