@@ -195,7 +195,9 @@ fn png_converts_to_webp_with_the_resized_dimensions() {
     let webp = decode(out.webp.as_deref().unwrap());
     assert_eq!((webp.width(), webp.height()), (225, 150));
     if cfg!(feature = "avif") {
-        assert!(out.avif.is_some());
+        let avif = out.avif.expect("an AVIF");
+        assert_eq!(&avif[4..12], b"ftypavif");
+        assert!(avif.len() > 100 && avif.len() < out.main.len() * 4);
     } else {
         assert!(
             out.notes.iter().any(|n| n.contains("AVIF")),

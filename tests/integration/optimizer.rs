@@ -179,3 +179,17 @@ fn convert_avif_without_the_feature_still_optimizes_and_writes_no_avif() {
     assert_optimized_in_place(&env, &photo, &original);
     assert!(!env.photos().join("photo.jpg.avif").exists());
 }
+
+#[cfg(feature = "avif")]
+#[test]
+fn convert_avif_with_the_feature_writes_an_avif_beside_the_file() {
+    let emu = Emulator::start_with_key(KEY, 1000);
+    let env = local_env(&emu);
+    env.configure(&Config::without_key(&emu).folder_option("convert", r#"["avif"]"#));
+    env.add_jpeg("photo.jpg", 160, 120, 6);
+
+    env.run_once().expect_code(0);
+
+    let avif = read(&env.photos().join("photo.jpg.avif"));
+    assert_eq!(&avif[4..12], b"ftypavif");
+}
