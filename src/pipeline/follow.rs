@@ -31,7 +31,9 @@ pub fn gone(ctx: &Ctx, rows: &[FileRow]) -> anyhow::Result<()> {
             .output
             .as_deref()
             .expect("mirror folders have an output");
-        for extra in ctx.ledger().extras_of(&row.path)? {
+        // Bound first: the guard of a `for` header would live through the loop body.
+        let extras = ctx.ledger().extras_of(&row.path)?;
+        for extra in extras {
             if extra.path.starts_with(output) && holds(&extra.path, &extra.hash) {
                 match std::fs::remove_file(&extra.path) {
                     Ok(()) => tracing::info!(
