@@ -32,9 +32,12 @@ pub enum Change {
     Rescan { path: PathBuf, why: String },
 }
 
-/// How long events are gathered before the debouncer hands them over. The daemon's own
-/// settle window does the real waiting; this only merges bursts.
-const DEBOUNCE: Duration = Duration::from_millis(500);
+/// How long a path must be free of events before the debouncer hands it over. This quiet
+/// time counts towards the daemon's settle window (see `daemon::settle_window`).
+pub const DEBOUNCE: Duration = Duration::from_millis(300);
+
+/// How often the debouncer looks for quiet paths: the only timer that runs when idle.
+const TICK: Duration = Duration::from_millis(100);
 
 /// Held only to keep the watcher alive (dropping it stops the watcher).
 #[allow(dead_code)]
@@ -116,7 +119,7 @@ fn native(
 ) -> notify::Result<Debouncer<RecommendedWatcher, RecommendedCache>> {
     let mut d = new_debouncer_opt(
         DEBOUNCE,
-        None,
+        Some(TICK),
         forwarder(root, tx),
         RecommendedCache::new(),
         notify::Config::default(),
@@ -132,7 +135,7 @@ fn polled(
 ) -> notify::Result<Debouncer<PollWatcher, NoCache>> {
     let mut d = new_debouncer_opt(
         DEBOUNCE,
-        None,
+        Some(TICK),
         forwarder(root, tx),
         NoCache,
         notify::Config::default().with_poll_interval(every),

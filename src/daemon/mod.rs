@@ -69,7 +69,7 @@ pub async fn run(config: Arc<Config>, shared: Arc<Shared>) -> anyhow::Result<i32
     let signals = Signals::new()?;
     let (tx, rx) = mpsc::unbounded_channel();
     let mut d = Daemon {
-        settler: Settler::new(config.watching.settle),
+        settler: Settler::new(settle_window(&config)),
         next_reconcile: Instant::now() + config.watching.rescan_interval,
         config,
         shared,
@@ -297,7 +297,7 @@ impl Daemon {
                 let old: BTreeSet<PathBuf> =
                     self.config.folders.iter().map(|f| f.path.clone()).collect();
                 self.config = Arc::new(new);
-                self.settler.set_window(self.config.watching.settle);
+                self.settler.set_window(settle_window(&self.config));
                 self.start_watchers();
                 for f in &self.config.folders {
                     if !old.contains(&f.path) {
@@ -334,6 +334,15 @@ impl Daemon {
             self.tasks.abort_all();
         }
     }
+}
+
+/// The settler's own window. Events reach it only after the debouncer saw the path quiet
+/// for `DEBOUNCE`, which counts towards `settle`; the two stats stay at least 200 ms apart.
+fn settle_window(config: &Config) -> Duration {
+    let settle = config.watching.settle;
+    settle
+        .saturating_sub(watch::DEBOUNCE)
+        .max(settle.min(Duration::from_millis(200)))
 }
 
 /// One line per batch that did something; nothing when it did not.
