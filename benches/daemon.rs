@@ -85,7 +85,10 @@ fn latency(samples: usize) -> ((f64, f64), f64) {
             if std::fs::metadata(&path).is_ok_and(|m| m.len() != len) {
                 break;
             }
-            assert!(t0.elapsed() < Duration::from_secs(60), "{i}.jpg never replaced");
+            assert!(
+                t0.elapsed() < Duration::from_secs(60),
+                "{i}.jpg never replaced"
+            );
             std::thread::sleep(Duration::from_millis(2));
         }
         beyond.push(t0.elapsed().as_secs_f64() * 1000.0 - SETTLE * 1000.0);
@@ -128,7 +131,10 @@ fn direct_round_trip(emu: &Emulator, bytes: &[u8]) -> f64 {
             .json()
             .await
             .unwrap();
-        let dl = reply[0]["LossyURL"].as_str().expect("a result URL").to_string();
+        let dl = reply[0]["LossyURL"]
+            .as_str()
+            .expect("a result URL")
+            .to_string();
         let _ = client.get(dl).send().await.unwrap().bytes().await.unwrap();
         t0.elapsed().as_secs_f64() * 1000.0
     })
@@ -252,7 +258,10 @@ fn percentile(v: &mut [f64], p: f64) -> f64 {
 
 /// A photo-like JPEG: gradients plus grain, so it compresses like a real photo.
 fn photo(w: u32, h: u32, seed: u64) -> Vec<u8> {
-    let mut s = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407) | 1;
+    let mut s = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407)
+        | 1;
     let img = RgbImage::from_fn(w, h, |x, y| {
         s ^= s << 13;
         s ^= s >> 7;

@@ -2,8 +2,12 @@
 //! two stats, one window apart, agree on size and mtime. A file still being written (a
 //! camera import, a slow copy over the network) keeps moving its deadline and is taken once,
 //! complete. Paths that vanished settle too: the scan then forgets them.
+//!
+//! Deadlines sit in a min-heap (stale ones are skipped when they surface), so a burst of
+//! 100,000 changes costs O(log n) per event, not a scan of every waiting path.
 
-use std::collections::HashMap;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -24,6 +28,8 @@ struct Entry {
 pub struct Settler {
     window: Duration,
     entries: HashMap<PathBuf, Entry>,
+    /// (deadline, path); an item is stale when the entry's deadline differs.
+    queue: BinaryHeap<Reverse<(Instant, PathBuf)>>,
 }
 
 impl Settler {
@@ -31,6 +37,7 @@ impl Settler {
         Settler {
             window,
             entries: HashMap::new(),
+            queue: BinaryHeap::new(),
         }
     }
 
@@ -41,27 +48,31 @@ impl Settler {
     /// Something happened at `path`: (re)start its window.
     pub fn touch(&mut self, path: PathBuf, now: Instant) {
         let seen = look(&path);
-        self.entries.insert(
-            path,
-            Entry {
-                due: now + self.window,
-                seen,
-            },
-        );
+        let due = now + self.window;
+        self.queue.push(Reverse((due, path.clone())));
+        self.entries.insert(path, Entry { due, seen });
     }
 
     /// Looks at `path` again at `when` without waiting a full window (a re-poll).
     pub fn touch_at(&mut self, path: PathBuf, when: Instant) {
         let seen = look(&path);
-        self.entries
-            .entry(path)
-            .and_modify(|e| e.due = e.due.min(when))
+        let entry = self
+            .entries
+            .entry(path.clone())
             .or_insert(Entry { due: when, seen });
+        entry.due = entry.due.min(when);
+        self.queue.push(Reverse((entry.due, path)));
     }
 
     /// When the next path is due, if any.
-    pub fn next_due(&self) -> Option<Instant> {
-        self.entries.values().map(|e| e.due).min()
+    pub fn next_due(&mut self) -> Option<Instant> {
+        while let Some(Reverse((due, path))) = self.queue.peek() {
+            if self.entries.get(path).is_some_and(|e| e.due == *due) {
+                return Some(*due);
+            }
+            self.queue.pop(); // stale: touched again since, or already taken
+        }
+        None
     }
 
     pub fn len(&self) -> usize {
@@ -74,16 +85,16 @@ impl Settler {
 
     /// The paths whose window has passed with no change; the others wait one more window.
     pub fn take_ready(&mut self, now: Instant) -> Vec<PathBuf> {
-        let due: Vec<PathBuf> = self
-            .entries
-            .iter()
-            .filter(|(_, e)| e.due <= now)
-            .map(|(p, _)| p.clone())
-            .collect();
         let mut ready = Vec::new();
-        for path in due {
+        while let Some(due) = self.next_due() {
+            if due > now {
+                break;
+            }
+            let Some(Reverse((_, path))) = self.queue.pop() else {
+                break;
+            };
             let now_seen = look(&path);
-            let entry = self.entries.get_mut(&path).expect("listed above");
+            let entry = self.entries.get_mut(&path).expect("next_due checked it");
             if entry.seen == now_seen {
                 self.entries.remove(&path);
                 ready.push(path);
@@ -91,6 +102,7 @@ impl Settler {
                 // Still changing without telling us (no event): one more window.
                 entry.seen = now_seen;
                 entry.due = now + self.window;
+                self.queue.push(Reverse((entry.due, path)));
             }
         }
         ready.sort();

@@ -89,14 +89,15 @@ impl Ledger {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
-    /// Tracked files at or below `path` (a file or a folder).
+    /// Tracked files at or below `path` (a file or a folder). Both lookups use the primary
+    /// key: the folder's files are the range ["path/", "path0"), '0' being '/' + 1.
     pub fn files_under(&self, path: &Path) -> Result<Vec<FileRow>> {
         let p = path_str(path);
-        let prefix = format!("{}/", p.trim_end_matches('/'));
-        let mut stmt = self.conn.prepare(&format!(
-            "SELECT {COLUMNS} FROM files WHERE path = ?1 OR substr(path, 1, length(?2)) = ?2 ORDER BY path"
+        let base = p.trim_end_matches('/');
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM files WHERE path = ?1 OR (path >= ?2 AND path < ?3) ORDER BY path"
         ))?;
-        let rows = stmt.query_map(params![p, prefix], from_row)?;
+        let rows = stmt.query_map(params![p, format!("{base}/"), format!("{base}0")], from_row)?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 

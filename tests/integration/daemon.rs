@@ -76,6 +76,23 @@ fn daemon_optimizes_a_file_dropped_into_a_watched_folder_without_restart() {
 }
 
 #[test]
+fn a_folder_in_poll_mode_sees_new_files_without_native_events() {
+    let emu = Emulator::start_with_key(KEY, 1000);
+    let env = TestEnv::new();
+    env.configure(
+        &daemon_config(&emu)
+            .set("watch_poll_interval", "0.3")
+            .folder_option("watch", r#""poll""#),
+    );
+    let mut d = start(&env);
+    let a = env.add_jpeg("a.jpg", 160, 120, 11);
+    let a_orig = read(&a);
+    d.wait_until(T, "a.jpg optimized", || optimized(&env, &a, &a_orig));
+    assert_eq!(emu.uploads(), 1);
+    stop(d).expect_mentions(&["(poll)"]);
+}
+
+#[test]
 fn a_file_written_slowly_in_chunks_is_uploaded_once_when_complete() {
     let emu = Emulator::start_with_key(KEY, 1000);
     let env = TestEnv::new();
