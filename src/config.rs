@@ -48,6 +48,18 @@ pub enum ResizeMode {
     Outer,
 }
 
+/// How a folder's changes are noticed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WatchMode {
+    /// Native events, except on network filesystems, which are polled.
+    Auto,
+    /// The OS's change events (inotify, FSEvents, ReadDirectoryChangesW).
+    Native,
+    /// A stat walk every `watch_poll_interval`: works everywhere, costs a walk.
+    Poll,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Resize {
@@ -128,6 +140,18 @@ pub struct Folder {
     pub output: Option<PathBuf>,
     pub settings: FolderSettings,
     pub exclude: globset::GlobSet,
+    pub watch: WatchMode,
+}
+
+/// The daemon's timing.
+#[derive(Debug, Clone)]
+pub struct Watching {
+    /// How long a file must be quiet (and its size and mtime stable) before it is taken.
+    pub settle: Duration,
+    /// How often every folder is reconciled with a stat walk, whatever the events said.
+    pub rescan_interval: Duration,
+    /// How often folders in poll mode are walked.
+    pub poll_interval: Duration,
 }
 
 /// Tuning for talking to the service; defaults follow the official SDK's patience.
@@ -171,6 +195,7 @@ pub struct Config {
     pub backup_dir: PathBuf,
     pub concurrency: usize,
     pub network: Network,
+    pub watching: Watching,
     pub folders: Vec<Folder>,
 }
 

@@ -243,15 +243,6 @@ impl Ledger {
     }
 
     /// A counter that grows with each scan, used to find rows a scan did not see.
-    pub fn next_generation(&self) -> Result<i64> {
-        let g: Option<i64> = self
-            .conn
-            .query_row("SELECT MAX(seen) FROM files", [], |r| r.get(0))
-            .optional()?
-            .flatten();
-        Ok(g.unwrap_or(0) + 1)
-    }
-
     pub fn record_backup(&self, hash: &str, size: u64) -> Result<()> {
         self.conn.execute(
             "INSERT OR IGNORE INTO backups (hash, size, created) VALUES (?1, ?2, ?3)",

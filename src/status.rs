@@ -29,6 +29,10 @@ pub struct Report {
 pub struct Daemon {
     pub running: bool,
     pub pid: Option<u32>,
+    /// Files waiting to be optimized.
+    pub queued: u64,
+    /// Files being uploaded or waiting for ShortPixel's result.
+    pub in_flight: u64,
 }
 
 #[derive(Debug, Serialize)]
@@ -55,9 +59,12 @@ pub struct SkipReason {
 pub fn report(
     config: &Config,
     ledger: Option<&Ledger>,
-    daemon: Daemon,
+    mut daemon: Daemon,
     credits: Option<Credits>,
 ) -> anyhow::Result<Report> {
+    if let Some(l) = ledger {
+        (daemon.queued, daemon.in_flight) = l.queue_counts()?;
+    }
     let summary = match ledger {
         Some(l) => l.summary()?,
         None => Summary::default(),
@@ -111,11 +118,18 @@ pub fn report(
 pub fn render(r: &Report) -> String {
     use std::fmt::Write;
     let mut out = String::new();
-    let daemon = match (r.daemon.running, r.daemon.pid) {
+    let mut daemon = match (r.daemon.running, r.daemon.pid) {
         (true, Some(pid)) => format!("running (pid {pid})"),
         (true, None) => "running".into(),
         _ => "not running".into(),
     };
+    if r.daemon.queued + r.daemon.in_flight > 0 {
+        let _ = write!(
+            daemon,
+            "; {} queued, {} in flight",
+            r.daemon.queued, r.daemon.in_flight
+        );
+    }
     let _ = writeln!(out, "daemon:   {daemon}");
     let _ = writeln!(out, "backend:  {}", r.backend);
     match &r.credits {

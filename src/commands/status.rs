@@ -11,12 +11,12 @@ use crate::status::{self, Daemon};
 pub fn run(config: Option<&Path>, json: bool) -> anyhow::Result<i32> {
     let config = super::load(config)?;
     let ledger = Ledger::open_read_only(&config.ledger)?;
-    let daemon = match crate::lock::holder(&config.ledger) {
-        Some(pid) => Daemon { running: true, pid },
-        None => Daemon {
-            running: false,
-            pid: None,
-        },
+    let holder = crate::lock::holder(&config.ledger);
+    let daemon = Daemon {
+        running: holder.is_some(),
+        pid: holder.flatten(),
+        queued: 0,
+        in_flight: 0,
     };
     let credits = match (&config.api_key, config.backend) {
         (Some(key), BackendKind::Shortpixel) => {

@@ -9,7 +9,7 @@ use serde::Deserialize;
 
 use super::{
     default_data_dir, ApiKey, BackendKind, Compression, Config, ConfigError, Convert, Folder,
-    FolderSettings, Mode, Network, Resize,
+    FolderSettings, Mode, Network, Resize, WatchMode, Watching,
 };
 
 #[derive(Deserialize)]
@@ -22,6 +22,9 @@ struct RawConfig {
     ledger: Option<PathBuf>,
     backup_dir: Option<PathBuf>,
     concurrency: Option<i64>,
+    settle: Option<f64>,
+    rescan_interval: Option<f64>,
+    watch_poll_interval: Option<f64>,
     network: Option<RawNetwork>,
     #[serde(default)]
     folder: Vec<RawFolder>,
@@ -55,6 +58,7 @@ struct RawFolder {
     resize: Option<Resize>,
     #[serde(default)]
     exclude: Vec<String>,
+    watch: Option<WatchMode>,
 }
 
 /// Parses and validates config text. `file` is used for messages and to resolve relative
@@ -137,6 +141,21 @@ pub fn load_str(file: &Path, text: &str, env_key: Option<String>) -> Result<Conf
         .map(|p| resolve(&p))
         .unwrap_or_else(|| data.join("backups"));
     let network = network(raw.network, &err)?;
+    let seconds = |key: &str, v: Option<f64>, default: f64, min: f64| match v {
+        None => Ok(Duration::from_secs_f64(default)),
+        Some(v) if v.is_finite() && (min..=86_400.0 * 7.0).contains(&v) => {
+            Ok(Duration::from_secs_f64(v))
+        }
+        Some(v) => Err(err(
+            key,
+            format!("{v} is out of range ({min} to 604800 seconds)"),
+        )),
+    };
+    let watching = Watching {
+        settle: seconds("settle", raw.settle, 3.0, 0.0)?,
+        rescan_interval: seconds("rescan_interval", raw.rescan_interval, 3600.0, 1.0)?,
+        poll_interval: seconds("watch_poll_interval", raw.watch_poll_interval, 30.0, 0.1)?,
+    };
 
     if raw.folder.is_empty() {
         return Err(err(
@@ -251,6 +270,7 @@ pub fn load_str(file: &Path, text: &str, env_key: Option<String>) -> Result<Conf
                 resize: f.resize,
             },
             exclude,
+            watch: f.watch.unwrap_or(WatchMode::Auto),
         });
     }
     // The agent's own state must never be scanned as photos: a backup "optimized" in place
@@ -281,6 +301,7 @@ pub fn load_str(file: &Path, text: &str, env_key: Option<String>) -> Result<Conf
         backup_dir,
         concurrency,
         network,
+        watching,
         folders,
     })
 }

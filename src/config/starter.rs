@@ -47,6 +47,13 @@ const HEADER: &str = r#"# shortpixel-agent configuration.
 # How many requests (or local optimizations) run at once.
 concurrency = 4
 
+# The daemon (`run`): a new or changed file is taken once it has been quiet this many
+# seconds; every folder is also re-checked with a stat walk every rescan_interval seconds;
+# folders in poll mode are walked every watch_poll_interval seconds.
+# settle = 3
+# rescan_interval = 3600
+# watch_poll_interval = 30
+
 # Optional tuning of how patiently the agent talks to the service.
 # [network]
 # timeout_secs = 120        # per request
@@ -68,6 +75,8 @@ compression = "lossy"
 keep_exif = false
 # resize = { mode = "inner", width = 2048, height = 2048 }
 # exclude = ["**/thumbs/**"]
+# "auto" (native events, polling on network shares: NFS, SMB, 9P, FUSE), "native" or "poll".
+# watch = "auto"
 "#;
 
 #[cfg(test)]

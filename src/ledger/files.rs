@@ -89,15 +89,27 @@ impl Ledger {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
-    /// Tracked files at or below `path` (a file or a folder).
+    /// Tracked files at or below `path` (a file or a folder). Both lookups use the primary
+    /// key: the folder's files are the range ["path/", "path0"), '0' being '/' + 1.
     pub fn files_under(&self, path: &Path) -> Result<Vec<FileRow>> {
         let p = path_str(path);
-        let prefix = format!("{}/", p.trim_end_matches('/'));
-        let mut stmt = self.conn.prepare(&format!(
-            "SELECT {COLUMNS} FROM files WHERE path = ?1 OR substr(path, 1, length(?2)) = ?2 ORDER BY path"
+        let base = p.trim_end_matches('/');
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM files WHERE path = ?1 OR (path >= ?2 AND path < ?3) ORDER BY path"
         ))?;
-        let rows = stmt.query_map(params![p, prefix], from_row)?;
+        let rows = stmt.query_map(params![p, format!("{base}/"), format!("{base}0")], from_row)?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Paths of every tracked file in `state`.
+    pub fn paths_in_state(&self, state: State) -> Result<Vec<PathBuf>> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT path FROM files WHERE state = ?1")?;
+        let rows = stmt.query_map([state.as_str()], |r| r.get::<_, String>(0))?;
+        Ok(rows
+            .map(|r| r.map(PathBuf::from))
+            .collect::<rusqlite::Result<_>>()?)
     }
 
     pub fn all_files(&self) -> Result<Vec<FileRow>> {
@@ -108,18 +120,18 @@ impl Ledger {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
-    /// Writes a batch of scanned rows in one transaction, stamping them with `generation`.
-    pub fn upsert_files(&mut self, rows: &[FileRow], generation: i64) -> Result<()> {
+    /// Writes a batch of scanned rows in one transaction.
+    pub fn upsert_files(&mut self, rows: &[FileRow]) -> Result<()> {
         self.transaction(|tx| {
             let mut stmt = tx.prepare_cached(
                 "INSERT INTO files (path, folder, size, mtime_ns, inode, hash, format, state, reason,
-                                    orig_hash, orig_size, opt_size, seen, updated)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
+                                    orig_hash, orig_size, opt_size, updated)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
                  ON CONFLICT(path) DO UPDATE SET folder = excluded.folder, size = excluded.size,
                     mtime_ns = excluded.mtime_ns, inode = excluded.inode, hash = excluded.hash,
                     format = excluded.format, state = excluded.state, reason = excluded.reason,
                     orig_hash = excluded.orig_hash, orig_size = excluded.orig_size,
-                    opt_size = excluded.opt_size, seen = excluded.seen, updated = excluded.updated",
+                    opt_size = excluded.opt_size, updated = excluded.updated",
             )?;
             let t = now();
             for r in rows {
@@ -136,7 +148,6 @@ impl Ledger {
                     r.orig_hash,
                     r.orig_size.map(|v| v as i64),
                     r.opt_size.map(|v| v as i64),
-                    generation,
                     t
                 ])?;
             }
@@ -144,44 +155,34 @@ impl Ledger {
         })
     }
 
-    /// Marks unchanged files as seen by this scan, in one transaction.
-    pub fn mark_seen(&mut self, paths: &[PathBuf], generation: i64) -> Result<()> {
+    /// Forgets files that are gone, in one transaction; returns their last rows.
+    pub fn forget(&mut self, paths: &[PathBuf]) -> Result<Vec<FileRow>> {
         self.transaction(|tx| {
-            let mut stmt = tx.prepare_cached("UPDATE files SET seen = ?1 WHERE path = ?2")?;
+            let mut get =
+                tx.prepare_cached(&format!("SELECT {COLUMNS} FROM files WHERE path = ?1"))?;
+            let mut del = tx.prepare_cached("DELETE FROM files WHERE path = ?1")?;
+            let mut rows = Vec::new();
             for p in paths {
-                stmt.execute(params![generation, path_str(p)])?;
+                if let Some(r) = get.query_row([path_str(p)], from_row).optional()? {
+                    del.execute([path_str(p)])?;
+                    rows.push(r);
+                }
             }
-            Ok(())
+            Ok(rows)
         })
     }
 
-    /// Forgets files of `folder` that the scan of `generation` did not see, except below
-    /// `keep` (folders the scan could not read). Returns how many were forgotten.
-    pub fn forget_unseen(
-        &mut self,
-        folder: &Path,
-        generation: i64,
-        keep: &[PathBuf],
-    ) -> Result<usize> {
-        let unseen: Vec<String> = {
-            let mut stmt = self
-                .conn
-                .prepare("SELECT path FROM files WHERE folder = ?1 AND seen < ?2")?;
-            let rows = stmt.query_map(params![path_str(folder), generation], |r| r.get(0))?;
-            rows.collect::<rusqlite::Result<_>>()?
-        };
-        let gone: Vec<&String> = unseen
-            .iter()
-            .filter(|p| !keep.iter().any(|k| Path::new(p).starts_with(k)))
-            .collect();
+    /// Moves a tracked file's row to a new path (a rename the watcher saw), keeping its
+    /// content, state and history, and replacing any row the new path had.
+    pub fn move_file(&mut self, from: &Path, to: &Path, folder: &Path) -> Result<bool> {
         self.transaction(|tx| {
-            let mut stmt = tx.prepare_cached("DELETE FROM files WHERE path = ?1")?;
-            for p in &gone {
-                stmt.execute([p])?;
-            }
-            Ok(())
-        })?;
-        Ok(gone.len())
+            tx.execute("DELETE FROM files WHERE path = ?1", [path_str(to)])?;
+            let n = tx.execute(
+                "UPDATE files SET path = ?1, folder = ?2, updated = ?3 WHERE path = ?4",
+                params![path_str(to), path_str(folder), now(), path_str(from)],
+            )?;
+            Ok(n > 0)
+        })
     }
 
     pub fn set_state(&self, path: &Path, state: State, reason: Option<&str>) -> Result<()> {

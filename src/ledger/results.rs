@@ -228,6 +228,15 @@ impl Ledger {
             .is_some())
     }
 
+    /// Records that an extra now lives at `new` (moved with its source).
+    pub fn move_extra(&self, old: &Path, new: &Path, source: &Path) -> Result<()> {
+        self.conn.execute(
+            "UPDATE OR REPLACE extras SET path = ?1, source = ?2 WHERE path = ?3",
+            params![path_str(new), path_str(source), path_str(old)],
+        )?;
+        Ok(())
+    }
+
     pub fn delete_extra(&self, path: &Path) -> Result<()> {
         self.conn
             .execute("DELETE FROM extras WHERE path = ?1", [path_str(path)])?;

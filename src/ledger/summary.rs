@@ -2,11 +2,10 @@
 //! each, so status stays fast on a ledger with 100k files.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use serde::Serialize;
 
-use super::files::path_str;
 use super::{Ledger, Result, State};
 
 #[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
@@ -107,12 +106,13 @@ impl Ledger {
         Ok(out)
     }
 
-    /// Files of `folder` in a waiting state, for the pipeline's queue.
-    pub fn count_in_state(&self, folder: &Path, state: State) -> Result<u64> {
+    /// Files waiting for work (new, queued) and in flight (uploading, pending remotely).
+    pub fn queue_counts(&self) -> Result<(u64, u64)> {
         Ok(self.conn.query_row(
-            "SELECT COUNT(*) FROM files WHERE folder = ?1 AND state = ?2",
-            [path_str(folder), state.as_str().to_string()],
-            |r| r.get::<_, i64>(0),
-        )? as u64)
+            "SELECT COALESCE(SUM(state IN ('new', 'queued')), 0),
+                    COALESCE(SUM(state IN ('uploading', 'pending')), 0) FROM files",
+            [],
+            |r| Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64)),
+        )?)
     }
 }

@@ -16,7 +16,13 @@ pub async fn run(ctx: Arc<Ctx>, works: Vec<Work>) -> anyhow::Result<()> {
     let limit = Arc::new(tokio::sync::Semaphore::new(ctx.config.concurrency));
     let mut tasks = tokio::task::JoinSet::new();
     for work in works {
-        let permit = limit.clone().acquire_owned().await?;
+        let permit = tokio::select! {
+            p = limit.clone().acquire_owned() => p?,
+            _ = ctx.shared.stop.wait() => break,
+        };
+        if ctx.stopping() {
+            break; // what is left stays queued for the next start
+        }
         let ctx = ctx.clone();
         tasks.spawn_blocking(move || {
             let _permit = permit;

@@ -1,15 +1,20 @@
-//! The pipeline: scan → plan → optimize → verify → apply, for `run --once` (and, later, for
-//! each batch of changes the daemon sees).
+//! The pipeline: scan → plan → optimize → verify → apply, for `run --once` and for each batch
+//! of changes the daemon sees.
 //!
-//! Ownership: [`Ctx`] holds the one [`Ledger`] behind a mutex; every step locks it for one
+//! Ownership: [`Shared`] holds the one [`Ledger`] behind a mutex; every step locks it for one
 //! unit of work and never across network or image work. Work is grouped by content
-//! (blake3 + settings profile), so identical files cost one upload (G4).
+//! (blake3 + settings profile), so identical files cost one upload (G4). Batches may run side
+//! by side in the daemon: a content is *claimed* by the batch that plans it, and another batch
+//! meeting the same content defers those files instead of paying for it a second time.
 
 mod apply;
+pub mod batch;
+pub mod follow;
 mod local;
 mod plan;
 mod remote;
 
+use std::collections::HashSet;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -21,22 +26,20 @@ use crate::ledger::{FileRow, Ledger};
 
 pub use plan::Plan;
 
-/// Shared state of one run.
-pub struct Ctx {
-    pub config: Arc<Config>,
+/// What every batch of one process shares: the ledger, the contents in work, the stop request.
+pub struct Shared {
     ledger: Mutex<Ledger>,
-    pub backups: BackupStore,
-    pub tally: Tally,
+    claims: Mutex<HashSet<(String, String)>>,
+    pub stop: Stop,
 }
 
-impl Ctx {
-    pub fn new(config: Arc<Config>, ledger: Ledger) -> Ctx {
-        Ctx {
-            backups: BackupStore::new(&config.backup_dir),
-            config,
+impl Shared {
+    pub fn new(ledger: Ledger) -> Arc<Shared> {
+        Arc::new(Shared {
             ledger: Mutex::new(ledger),
-            tally: Tally::default(),
-        }
+            claims: Mutex::new(HashSet::new()),
+            stop: Stop::default(),
+        })
     }
 
     /// Locks the ledger for one unit of work.
@@ -46,12 +49,90 @@ impl Ctx {
         self.ledger.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    fn claims(&self) -> MutexGuard<'_, HashSet<(String, String)>> {
+        self.claims.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// A request to stop taking work: uploads and optimizations not yet started are left for the
+/// next start; steps already under way (a request in flight, an atomic write) finish.
+pub struct Stop(tokio::sync::watch::Sender<bool>);
+
+impl Default for Stop {
+    fn default() -> Self {
+        Stop(tokio::sync::watch::Sender::new(false))
+    }
+}
+
+impl Stop {
+    pub fn request(&self) {
+        self.0.send_replace(true);
+    }
+    pub fn requested(&self) -> bool {
+        *self.0.borrow()
+    }
+    /// Resolves once a stop is requested.
+    pub async fn wait(&self) {
+        let mut rx = self.0.subscribe();
+        let _ = rx.wait_for(|stop| *stop).await;
+    }
+}
+
+/// One batch: the config it runs under, the shared state, and what happened.
+pub struct Ctx {
+    pub config: Arc<Config>,
+    pub shared: Arc<Shared>,
+    pub backups: BackupStore,
+    pub tally: Tally,
+    /// The contents this batch claimed; released when the batch ends.
+    claimed: Mutex<Vec<(String, String)>>,
+}
+
+impl Ctx {
+    pub fn new(config: Arc<Config>, shared: Arc<Shared>) -> Ctx {
+        Ctx {
+            backups: BackupStore::new(&config.backup_dir),
+            config,
+            shared,
+            tally: Tally::default(),
+            claimed: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Locks the ledger for one unit of work.
+    pub fn ledger(&self) -> MutexGuard<'_, Ledger> {
+        self.shared.ledger()
+    }
+
     pub fn folder(&self, idx: usize) -> &Folder {
         &self.config.folders[idx]
     }
 
-    pub fn into_ledger(self) -> Ledger {
-        self.ledger.into_inner().unwrap_or_else(|p| p.into_inner())
+    pub fn stopping(&self) -> bool {
+        self.shared.stop.requested()
+    }
+
+    /// Claims a content for this batch; false when another batch is working on it.
+    fn claim(&self, hash: &str, profile: &str) -> bool {
+        let key = (hash.to_string(), profile.to_string());
+        if !self.shared.claims().insert(key.clone()) {
+            return false;
+        }
+        self.claimed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(key);
+        true
+    }
+}
+
+impl Drop for Ctx {
+    fn drop(&mut self) {
+        let mine = std::mem::take(self.claimed.get_mut().unwrap_or_else(|p| p.into_inner()));
+        let mut claims = self.shared.claims();
+        for key in mine {
+            claims.remove(&key);
+        }
     }
 }
 
@@ -67,7 +148,16 @@ pub struct Tally {
     pub bytes_before: AtomicU64,
     pub bytes_after: AtomicU64,
     /// A condition that stopped the run early (invalid key, no credits).
-    pub fatal: Mutex<Option<String>>,
+    pub fatal: Mutex<Option<(Halt, String)>>,
+}
+
+/// Why a run stopped sending work.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Halt {
+    /// The service refused the key: nothing will work until the config changes.
+    Key,
+    /// No credits left: uploads can resume once credits are added.
+    Credits,
 }
 
 impl Tally {
@@ -77,13 +167,16 @@ impl Tally {
     pub fn get(counter: &AtomicU64) -> u64 {
         counter.load(Ordering::Relaxed)
     }
-    pub fn set_fatal(&self, message: String) {
+    pub fn set_fatal(&self, halt: Halt, message: String) {
         let mut f = self.fatal.lock().unwrap_or_else(|p| p.into_inner());
         if f.is_none() {
-            *f = Some(message);
+            *f = Some((halt, message));
         }
     }
     pub fn fatal(&self) -> Option<String> {
+        self.halt().map(|(_, m)| m)
+    }
+    pub fn halt(&self) -> Option<(Halt, String)> {
         self.fatal.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 }

@@ -17,6 +17,8 @@ pub struct Plan {
     pub works: Vec<Work>,
     /// Contents with a job pending at ShortPixel: (work, OriginalURL).
     pub polls: Vec<(Work, String)>,
+    /// Files whose content another batch is working on: to be planned again after it.
+    pub deferred: Vec<std::path::PathBuf>,
 }
 
 /// Plans the scanned rows of each folder (`rows[i]` belongs to folder `i`).
@@ -51,6 +53,10 @@ pub fn plan(ctx: &Ctx, rows: Vec<(usize, Vec<FileRow>)>) -> anyhow::Result<Plan>
 
     let mut plan = Plan::default();
     for (_, work) in groups {
+        if !ctx.claim(&work.hash, &work.profile) {
+            plan.deferred.extend(work.paths());
+            continue;
+        }
         if settle_from_ledger(ctx, &work)? {
             continue;
         }

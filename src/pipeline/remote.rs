@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::apply::{self, fail, read_original, verdict};
-use super::{Ctx, Work};
+use super::{Ctx, Halt, Work};
 use crate::config::{Compression, Convert, FolderSettings, Network};
 use crate::content::Format;
 use crate::ledger::{Job, Outcome, State};
@@ -73,6 +73,11 @@ pub async fn run(
     let mut pending = polls;
     let mut left = Vec::new();
     loop {
+        if r.ctx.stopping() {
+            left.append(&mut uploads);
+            r.count_pending(&pending);
+            break;
+        }
         if !uploads.is_empty() {
             let next = r.clone().upload_round(std::mem::take(&mut uploads)).await?;
             pending.extend(next.pending);
@@ -85,28 +90,32 @@ pub async fn run(
         }
         if !uploads.is_empty() {
             let attempt = uploads.iter().map(|w| w.attempts).max().unwrap_or(0);
-            tokio::time::sleep(backoff(r.net.retry_base, attempt, false)).await;
+            r.nap(backoff(r.net.retry_base, attempt, false)).await;
             continue;
         }
         if pending.is_empty() {
             break;
         }
         if Instant::now() >= deadline {
-            let n: usize = pending.iter().map(|(w, _)| w.files.len()).sum();
-            r.ctx
-                .tally
-                .pending
-                .fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
-            tracing::info!("{n} file(s) still being processed by ShortPixel; the next run collects them without uploading again");
+            r.count_pending(&pending);
             break;
         }
-        tokio::time::sleep(r.net.poll_interval).await;
+        r.nap(r.net.poll_interval).await;
+        if r.ctx.stopping() {
+            continue;
+        }
         let next = r.clone().poll_round(std::mem::take(&mut pending)).await?;
         pending = next.pending;
         uploads = next.requeue;
         left.extend(next.left);
     }
-    let reason = r.ctx.tally.fatal().unwrap_or_else(|| "waiting".into());
+    let reason = match r.ctx.tally.fatal() {
+        Some(fatal) => fatal,
+        None if r.ctx.stopping() => {
+            "not sent yet: the agent stopped; the next start sends it".into()
+        }
+        None => "waiting".into(),
+    };
     for w in &left {
         r.ctx
             .ledger()
@@ -116,6 +125,24 @@ pub async fn run(
 }
 
 impl Remote {
+    /// Sleeps, or less if the agent is asked to stop.
+    async fn nap(&self, d: std::time::Duration) {
+        tokio::select! {
+            _ = tokio::time::sleep(d) => {}
+            _ = self.ctx.shared.stop.wait() => {}
+        }
+    }
+
+    /// Results still being processed stay in the ledger; the next run polls them.
+    fn count_pending(&self, pending: &[(Work, String)]) {
+        if pending.is_empty() {
+            return;
+        }
+        let n: usize = pending.iter().map(|(w, _)| w.files.len()).sum();
+        crate::pipeline::Tally::add(&self.ctx.tally.pending, n as u64);
+        tracing::info!("{n} file(s) still being processed by ShortPixel; they are collected later without uploading again");
+    }
+
     fn settings(&self, w: &Work) -> &FolderSettings {
         &self.ctx.folder(w.folder).settings
     }
@@ -140,7 +167,7 @@ impl Remote {
 
     async fn upload_batch(&self, batch: Vec<Work>) -> anyhow::Result<Next> {
         let mut next = Next::default();
-        if self.ctx.tally.fatal().is_some() {
+        if self.ctx.tally.fatal().is_some() || self.ctx.stopping() {
             next.left = batch;
             return Ok(next);
         }
@@ -264,7 +291,7 @@ impl Remote {
             Err(ApiError::InvalidKey(m)) => {
                 self.ctx
                     .tally
-                    .set_fatal(ApiError::InvalidKey(m).to_string());
+                    .set_fatal(Halt::Key, ApiError::InvalidKey(m).to_string());
                 next.pending = chunk;
             }
             Err(e) => {
@@ -375,14 +402,14 @@ impl Remote {
                 {
                     next.requeue.push(work);
                 } else {
-                    self.ctx.tally.set_fatal(format!(
+                    self.ctx.tally.set_fatal(Halt::Credits, format!(
                         "{e}; uploads are paused until credits are added (api-status still shows none left)"
                     ));
                     next.left.push(work);
                 }
             }
             ApiError::InvalidKey(_) => {
-                self.ctx.tally.set_fatal(e.to_string());
+                self.ctx.tally.set_fatal(Halt::Key, e.to_string());
                 next.left.push(work);
             }
             e => fail(

@@ -5,6 +5,7 @@
 mod support;
 
 mod config;
+mod daemon;
 mod edits;
 mod errors;
 mod local;

@@ -199,6 +199,57 @@ pub struct Running {
 }
 
 impl Running {
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Sends a signal by name (`TERM`, `HUP`, `KILL`, …) with kill(1).
+    pub fn signal(&self, name: &str) {
+        let ok = Command::new("kill")
+            .arg(format!("-{name}"))
+            .arg(self.pid().to_string())
+            .status()
+            .expect("run kill")
+            .success();
+        assert!(ok, "kill -{name} {} failed", self.pid());
+    }
+
+    /// Whether the process is still running.
+    pub fn alive(&mut self) -> bool {
+        self.child.try_wait().expect("poll child").is_none()
+    }
+
+    /// Like `support::wait_until`, but a failure kills the process and shows what it printed.
+    #[track_caller]
+    pub fn wait_until(&mut self, timeout: Duration, what: &str, mut cond: impl FnMut() -> bool) {
+        let deadline = Instant::now() + timeout;
+        while !cond() {
+            if Instant::now() >= deadline || !self.alive() {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                let take = |h: &mut JoinHandle<String>| {
+                    std::mem::replace(h, std::thread::spawn(String::new))
+                        .join()
+                        .unwrap_or_default()
+                };
+                let (out, err) = (take(&mut self.stdout), take(&mut self.stderr));
+                panic!(
+                    "gave up waiting for {what} after {timeout:?}; {}:\nstdout:\n{out}\nstderr:\n{}",
+                    self.command,
+                    tail(&err, 20_000)
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Kills it hard (SIGKILL) and collects what it printed.
+    pub fn kill9(mut self) -> Outcome {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.collect(None)
+    }
+
     /// Waits up to `RUN_TIMEOUT`; a command still running then is killed and the test fails
     /// with whatever it printed.
     pub fn wait(self) -> Outcome {

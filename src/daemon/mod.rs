@@ -1,0 +1,423 @@
+//! The daemon (`run` without `--once`): one supervisor loop that owns the schedule and
+//! nothing else. It listens to four sources and starts batches (see `pipeline::batch`):
+//!
+//! - **watchers** (`watch`): changes go into the [`Settler`]; settled paths become a batch
+//!   per folder. A rename is followed in the ledger at once (nothing re-hashed or re-sent).
+//!   Lost events or watch errors mark the folder for a reconcile.
+//! - **timers**: the next settle deadline, the periodic reconcile (`rescan_interval`), and
+//!   the re-poll of results still pending at ShortPixel. No timer runs when idle but the
+//!   reconcile's.
+//! - **signals**: SIGINT/SIGTERM stop taking work, let what is in flight finish (bounded by
+//!   [`GRACE`]) and exit 0; pending jobs stay in the ledger. SIGHUP reloads the config.
+//! - **finished batches**: deferred paths go back to the settler; pending results schedule
+//!   a re-poll; an invalid key stops the daemon (exit 1).
+//!
+//! Batches run side by side (at most `concurrency` for changes, one reconcile at a time);
+//! the pipeline's claims keep two batches from paying for the same content (G4).
+
+pub mod settle;
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+
+use crate::config::Config;
+use crate::ledger::State;
+use crate::pipeline::batch::{self, BatchEnd, Scope};
+use crate::pipeline::{follow, Ctx, Halt, Shared, Tally};
+use crate::scan::{self, Leftovers};
+use crate::watch::{self, Change};
+use settle::Settler;
+
+/// How long a stop waits for work in flight (an upload's reply, a write) before exiting.
+pub const GRACE: Duration = Duration::from_secs(30);
+
+/// How soon after running out of credits the daemon looks again.
+const CREDITS_RETRY: Duration = Duration::from_secs(15 * 60);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Changes,
+    Reconcile,
+}
+
+type Finished = (Kind, Arc<Ctx>, anyhow::Result<BatchEnd>);
+
+struct Daemon {
+    config: Arc<Config>,
+    shared: Arc<Shared>,
+    settler: Settler,
+    /// Settled paths waiting for a free batch slot.
+    ready: BTreeSet<PathBuf>,
+    tasks: JoinSet<Finished>,
+    changes_running: usize,
+    reconcile_running: bool,
+    /// Folders (by path) to reconcile once the running reconcile ends.
+    want_reconcile: BTreeSet<PathBuf>,
+    next_reconcile: Instant,
+    repoll_at: Option<Instant>,
+    tx: mpsc::UnboundedSender<Change>,
+    watchers: Option<watch::Watchers>,
+}
+
+/// Runs until a stop signal (exit code 0) or an invalid key (1).
+pub async fn run(config: Arc<Config>, shared: Arc<Shared>) -> anyhow::Result<i32> {
+    let signals = Signals::new()?;
+    let (tx, rx) = mpsc::unbounded_channel();
+    let mut d = Daemon {
+        settler: Settler::new(settle_window(&config)),
+        next_reconcile: Instant::now() + config.watching.rescan_interval,
+        config,
+        shared,
+        ready: BTreeSet::new(),
+        tasks: JoinSet::new(),
+        changes_running: 0,
+        reconcile_running: false,
+        want_reconcile: BTreeSet::new(),
+        repoll_at: None,
+        tx,
+        watchers: None,
+    };
+    // Watch first, then scan: a change made during the first scan is not missed.
+    d.start_watchers();
+    let all = (0..d.config.folders.len()).collect();
+    d.spawn(Kind::Reconcile, Scope::Folders(all, Leftovers::Remove));
+    d.reconcile_running = true;
+    let code = d.serve(rx, signals).await;
+    d.shutdown().await;
+    code
+}
+
+impl Daemon {
+    async fn serve(
+        &mut self,
+        mut rx: mpsc::UnboundedReceiver<Change>,
+        mut signals: Signals,
+    ) -> anyhow::Result<i32> {
+        loop {
+            let wake = [
+                self.settler.next_due(),
+                Some(self.next_reconcile),
+                self.repoll_at,
+            ]
+            .into_iter()
+            .flatten()
+            .min()
+            .expect("the reconcile is always scheduled");
+            tokio::select! {
+                s = signals.next() => match s {
+                    Signal::Stop => return Ok(0),
+                    Signal::Reload => self.reload(),
+                },
+                Some(change) = rx.recv() => self.on_change(change),
+                Some(done) = self.tasks.join_next(), if !self.tasks.is_empty() => {
+                    if let Some(code) = self.finished(done) {
+                        return Ok(code);
+                    }
+                }
+                _ = tokio::time::sleep_until(wake.into()) => self.on_time(),
+            }
+            self.dispatch();
+        }
+    }
+
+    fn start_watchers(&mut self) {
+        self.watchers = None; // stop the old ones first
+        let w = watch::start(&self.config, &self.tx);
+        for (path, mode) in &w.modes {
+            tracing::info!("watching {} ({mode})", path.display());
+        }
+        self.watchers = Some(w);
+    }
+
+    fn on_change(&mut self, change: Change) {
+        let now = Instant::now();
+        match change {
+            Change::Touched(path) => self.settler.touch(path, now),
+            Change::Renamed { from, to } => {
+                if !self.follow_rename(&from, &to) {
+                    self.settler.touch(from, now);
+                }
+                // Confirmed by a stat after the window; costs nothing when it matches.
+                self.settler.touch(to, now);
+            }
+            Change::Rescan { path, why } => {
+                tracing::warn!("{why}; re-checking {} with a full scan", path.display());
+                self.want_reconcile.insert(path);
+            }
+        }
+    }
+
+    /// Moves the ledger rows of a rename inside one folder; false if it cannot.
+    fn follow_rename(&self, from: &std::path::Path, to: &std::path::Path) -> bool {
+        let (Some(a), Some(b)) = (self.config.folder_of(from), self.config.folder_of(to)) else {
+            return false;
+        };
+        if a.path != b.path || scan::ignored(a, from) || scan::ignored(b, to) {
+            return false;
+        }
+        let ctx = Ctx::new(self.config.clone(), self.shared.clone());
+        match follow::moved(&ctx, a, from, to) {
+            Ok(done) => done,
+            Err(e) => {
+                tracing::warn!("{} -> {}: {e:#}", from.display(), to.display());
+                false
+            }
+        }
+    }
+
+    fn on_time(&mut self) {
+        let now = Instant::now();
+        self.ready.extend(self.settler.take_ready(now));
+        if now >= self.next_reconcile {
+            self.next_reconcile = now + self.config.watching.rescan_interval;
+            for f in &self.config.folders {
+                self.want_reconcile.insert(f.path.clone());
+            }
+        }
+        if self.repoll_at.is_some_and(|t| now >= t) {
+            self.repoll_at = None;
+            match self.shared.ledger().paths_in_state(State::Pending) {
+                Ok(paths) => {
+                    for p in paths {
+                        self.settler.touch_at(p, now);
+                    }
+                }
+                Err(e) => tracing::warn!("cannot list pending results: {e}"),
+            }
+        }
+    }
+
+    /// Starts what can start: a reconcile if one is wanted, change batches while slots are free.
+    fn dispatch(&mut self) {
+        if self.shared.stop.requested() {
+            return;
+        }
+        if !self.reconcile_running && !self.want_reconcile.is_empty() {
+            let wanted = std::mem::take(&mut self.want_reconcile);
+            let folders: Vec<usize> = self
+                .config
+                .folders
+                .iter()
+                .enumerate()
+                .filter(|(_, f)| wanted.iter().any(|w| w.starts_with(&f.path)))
+                .map(|(i, _)| i)
+                .collect();
+            if !folders.is_empty() {
+                self.spawn(Kind::Reconcile, Scope::Folders(folders, Leftovers::Keep));
+                self.reconcile_running = true;
+            }
+        }
+        if self.ready.is_empty() || self.changes_running >= self.config.concurrency {
+            return;
+        }
+        let mut by_folder: Vec<Vec<PathBuf>> = vec![Vec::new(); self.config.folders.len()];
+        for path in std::mem::take(&mut self.ready) {
+            if let Some(i) = self
+                .config
+                .folders
+                .iter()
+                .position(|f| path.starts_with(&f.path))
+            {
+                if !scan::ignored(&self.config.folders[i], &path) {
+                    by_folder[i].push(path);
+                }
+            }
+        }
+        for (i, paths) in by_folder.into_iter().enumerate() {
+            if !paths.is_empty() {
+                self.spawn(Kind::Changes, Scope::Paths(i, paths));
+                self.changes_running += 1;
+            }
+        }
+    }
+
+    fn spawn(&mut self, kind: Kind, scope: Scope) {
+        let ctx = Arc::new(Ctx::new(self.config.clone(), self.shared.clone()));
+        self.tasks.spawn(async move {
+            let end = batch::run(ctx.clone(), scope).await;
+            (kind, ctx, end)
+        });
+    }
+
+    /// A batch ended. Returns an exit code when the daemon must stop.
+    fn finished(&mut self, done: Result<Finished, tokio::task::JoinError>) -> Option<i32> {
+        let (kind, ctx, end) = match done {
+            Ok(d) => d,
+            Err(e) => {
+                tracing::error!("a batch stopped unexpectedly: {e}");
+                // Counts may be off now; a reconcile sets them straight.
+                self.changes_running = self.changes_running.saturating_sub(1);
+                self.reconcile_running = false;
+                return None;
+            }
+        };
+        match kind {
+            Kind::Changes => self.changes_running -= 1,
+            Kind::Reconcile => self.reconcile_running = false,
+        }
+        match end {
+            Ok(end) => {
+                let now = Instant::now();
+                for p in end.deferred {
+                    self.settler.touch(p, now);
+                }
+            }
+            Err(e) => tracing::error!("{e:#}"),
+        }
+        log_tally(&ctx.tally);
+        if Tally::get(&ctx.tally.pending) > 0 {
+            let at = Instant::now() + self.config.network.poll_interval;
+            self.repoll_at = Some(self.repoll_at.map_or(at, |t| t.min(at)));
+        }
+        match ctx.tally.halt() {
+            Some((Halt::Key, message)) => {
+                eprintln!("error: {message}");
+                return Some(1);
+            }
+            Some((Halt::Credits, message)) => {
+                tracing::warn!(
+                    "{message}; trying again in {} minutes",
+                    CREDITS_RETRY.as_secs() / 60
+                );
+                self.next_reconcile = self.next_reconcile.min(Instant::now() + CREDITS_RETRY);
+            }
+            None => {}
+        }
+        None
+    }
+
+    fn reload(&mut self) {
+        match Config::load(&self.config.file) {
+            Ok(new) => {
+                let old: BTreeSet<PathBuf> =
+                    self.config.folders.iter().map(|f| f.path.clone()).collect();
+                self.config = Arc::new(new);
+                self.settler.set_window(settle_window(&self.config));
+                self.start_watchers();
+                for f in &self.config.folders {
+                    if !old.contains(&f.path) {
+                        tracing::info!("new folder {}: scanning it", f.path.display());
+                        self.want_reconcile.insert(f.path.clone());
+                    }
+                }
+                tracing::info!("reloaded {}", self.config.file.display());
+            }
+            Err(e) => tracing::error!("{e}; keeping the previous config"),
+        }
+    }
+
+    async fn shutdown(&mut self) {
+        self.shared.stop.request();
+        self.watchers = None;
+        if self.tasks.is_empty() {
+            return;
+        }
+        tracing::info!("stopping: waiting for work in flight to finish");
+        let drained = tokio::time::timeout(GRACE, async {
+            while let Some(done) = self.tasks.join_next().await {
+                if let Ok((_, ctx, _)) = &done {
+                    log_tally(&ctx.tally);
+                }
+            }
+        })
+        .await;
+        if drained.is_err() {
+            tracing::warn!(
+                "work still in flight after {}s; stopping anyway (every file is whole, and the next start resumes it)",
+                GRACE.as_secs()
+            );
+            self.tasks.abort_all();
+        }
+    }
+}
+
+/// The settler's own window. Events reach it only after the debouncer saw the path quiet
+/// for `DEBOUNCE`, which counts towards `settle`; the two stats stay at least 200 ms apart.
+fn settle_window(config: &Config) -> Duration {
+    let settle = config.watching.settle;
+    settle
+        .saturating_sub(watch::DEBOUNCE)
+        .max(settle.min(Duration::from_millis(200)))
+}
+
+/// One line per batch that did something; nothing when it did not.
+fn log_tally(t: &Tally) {
+    let g = Tally::get;
+    let (opt, same, skip, fail, pend) = (
+        g(&t.optimized),
+        g(&t.already_optimal),
+        g(&t.skipped),
+        g(&t.failed),
+        g(&t.pending),
+    );
+    if opt + same + skip + fail + pend == 0 {
+        return;
+    }
+    let saved = g(&t.bytes_before).saturating_sub(g(&t.bytes_after));
+    tracing::info!(
+        "{opt} optimized, {same} already optimal, {skip} skipped, {fail} failed, {pend} pending; saved {}",
+        crate::status::human_bytes(saved)
+    );
+}
+
+enum Signal {
+    Stop,
+    Reload,
+}
+
+/// SIGINT/SIGTERM/SIGHUP on Unix (subscribed once, before any work, so none is missed);
+/// Ctrl-C elsewhere.
+pub struct Signals {
+    #[cfg(unix)]
+    term: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    int: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    hup: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    pub fn new() -> std::io::Result<Signals> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            Ok(Signals {
+                term: signal(SignalKind::terminate())?,
+                int: signal(SignalKind::interrupt())?,
+                hup: signal(SignalKind::hangup())?,
+            })
+        }
+        #[cfg(not(unix))]
+        Ok(Signals {})
+    }
+
+    async fn next(&mut self) -> Signal {
+        #[cfg(unix)]
+        {
+            tokio::select! {
+                _ = self.term.recv() => Signal::Stop,
+                _ = self.int.recv() => Signal::Stop,
+                _ = self.hup.recv() => Signal::Reload,
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+            Signal::Stop
+        }
+    }
+
+    /// Resolves at the first SIGINT/SIGTERM (for `run --once`).
+    pub async fn stop(&mut self) {
+        loop {
+            if let Signal::Stop = self.next().await {
+                return;
+            }
+        }
+    }
+}

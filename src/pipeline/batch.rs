@@ -1,0 +1,108 @@
+//! One batch: scan part of the tree, follow what vanished, plan, process. `run --once` is one
+//! batch over every folder; the daemon runs a batch per set of settled changes, per
+//! reconcile, and per re-poll of pending results.
+//!
+//! Scans use their own ledger connection, so hashing a big folder never holds the shared
+//! ledger lock that uploads in flight need to record their jobs.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context;
+
+use super::{follow, Ctx};
+use crate::ledger::{FileRow, Ledger};
+use crate::scan::{self, Leftovers};
+
+/// What a batch looks at.
+#[derive(Debug, Clone)]
+pub enum Scope {
+    /// Whole folders (by index), walked from their roots.
+    Folders(Vec<usize>, Leftovers),
+    /// Some paths of one folder: files, folders, or paths that are gone.
+    Paths(usize, Vec<PathBuf>),
+}
+
+/// What the caller needs to know when a batch ends (the counts are in `ctx.tally`).
+#[derive(Debug, Default)]
+pub struct BatchEnd {
+    /// Files whose content another batch was working on: to be looked at again.
+    pub deferred: Vec<PathBuf>,
+    /// Files scanned (changed or not), for the log.
+    pub scanned: usize,
+}
+
+pub async fn run(ctx: Arc<Ctx>, scope: Scope) -> anyhow::Result<BatchEnd> {
+    let config = ctx.config.clone();
+    let (rows, gone, scanned) = tokio::task::spawn_blocking(move || scan(&config, scope)).await??;
+    let mut end = BatchEnd {
+        scanned,
+        ..BatchEnd::default()
+    };
+    let plan = {
+        let ctx = ctx.clone();
+        tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
+            follow::gone(&ctx, &gone)?;
+            super::plan(&ctx, rows)
+        })
+        .await??
+    };
+    end.deferred = plan.deferred.clone();
+    let todo: usize = plan
+        .works
+        .iter()
+        .chain(plan.polls.iter().map(|(w, _)| w))
+        .map(|w| w.files.len())
+        .sum();
+    if todo > 0 {
+        tracing::info!("{todo} file(s) to optimize");
+    }
+    super::process(ctx, plan).await?;
+    Ok(end)
+}
+
+type Scanned = (Vec<(usize, Vec<FileRow>)>, Vec<FileRow>, usize);
+
+fn scan(config: &crate::config::Config, scope: Scope) -> anyhow::Result<Scanned> {
+    let mut ledger = Ledger::open(&config.ledger)?;
+    let mut rows = Vec::new();
+    let mut gone = Vec::new();
+    let mut scanned = 0;
+    let mut one = |i: usize, report: scan::ScanReport| {
+        for p in &report.problems {
+            tracing::warn!("{p}");
+        }
+        if report.hashed > 0 || !report.forgotten.is_empty() {
+            tracing::info!(
+                "{}: {} new or changed, {} gone, {} unchanged",
+                config.folders[i].path.display(),
+                report.hashed,
+                report.forgotten.len(),
+                report.unchanged
+            );
+        }
+        scanned += report.files.len();
+        gone.extend(report.forgotten);
+        rows.push((i, report.files));
+    };
+    match scope {
+        Scope::Folders(folders, leftovers) => {
+            for i in folders {
+                let folder = &config.folders[i];
+                let report = scan::scan_folder(&mut ledger, folder, leftovers)
+                    .with_context(|| format!("while scanning {}", folder.path.display()))?;
+                if leftovers == Leftovers::Remove {
+                    follow::remove_mirror_leftovers(folder);
+                }
+                one(i, report);
+            }
+        }
+        Scope::Paths(i, paths) => {
+            let folder = &config.folders[i];
+            let report = scan::scan_paths(&mut ledger, folder, &paths)
+                .with_context(|| format!("while scanning {}", folder.path.display()))?;
+            one(i, report);
+        }
+    }
+    Ok((rows, gone, scanned))
+}
