@@ -1,7 +1,7 @@
 //! Colour reduction for lossy PNG with exoquant (MIT): a 256-colour palette from the
 //! image's histogram (k-means refined), remapped with Floyd–Steinberg dithering, alpha
-//! included. The PSNR of the result against the original tells the caller whether it is
-//! good enough to use.
+//! included. The PSNR of the result against the original (on opacity-weighted colours)
+//! tells the caller whether it is good enough to use.
 
 use exoquant::{ditherer, generate_palette, optimizer, Color, Remapper, SimpleColorSpace};
 use image::RgbaImage;
@@ -49,11 +49,19 @@ pub fn quantize(img: &RgbaImage) -> Option<Quantized> {
     let palette: Vec<[u8; 4]> = palette.iter().map(|c| [c.r, c.g, c.b, c.a]).collect();
     let mapped: Vec<u8> = indices
         .iter()
-        .flat_map(|&i| palette[usize::from(i)])
+        .flat_map(|&i| premultiplied(palette[usize::from(i)]))
         .collect();
+    let original: Vec<u8> = img.pixels().flat_map(|p| premultiplied(p.0)).collect();
     Some(Quantized {
-        psnr: psnr(img.as_raw(), &mapped),
+        psnr: psnr(&original, &mapped),
         palette,
         indices,
     })
+}
+
+/// Colour weighted by opacity: what is under a transparent pixel cannot be seen, so its
+/// error must not count.
+fn premultiplied([r, g, b, a]: [u8; 4]) -> [u8; 4] {
+    let m = |c: u8| ((u16::from(c) * u16::from(a) + 127) / 255) as u8;
+    [m(r), m(g), m(b), a]
 }

@@ -221,3 +221,27 @@ fn crc32(bytes: &[u8]) -> u32 {
     }
     !crc
 }
+
+#[test]
+fn colours_under_transparent_pixels_do_not_count_against_lossy_png() {
+    // Regression: an icon whose fully transparent pixels hold random colours fell back to
+    // lossless because those invisible colours counted in the PSNR.
+    let mut n = Noise::new(9);
+    let img = RgbaImage::from_fn(160, 120, |x, y| {
+        if x < 80 {
+            Rgba([(x * 3) as u8, (y * 2) as u8, ((x + y) % 256) as u8, 255])
+        } else {
+            Rgba([n.next(), n.next(), n.next(), 0])
+        }
+    });
+    let out = optimize(
+        &quick_png(&DynamicImage::ImageRgba8(img)),
+        &opts(Compression::Lossy),
+    )
+    .unwrap();
+    assert!(
+        !out.notes.iter().any(|n| n.contains("fell back")),
+        "{:?}",
+        out.notes
+    );
+}
