@@ -12,13 +12,15 @@ fn main() {
     let mut filter = tracing_subscriber::EnvFilter::try_from_env("SHORTPIXEL_AGENT_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     // The HTTP stack's own debug output is noise to a user, and at trace level it could
-    // show request contents; keep it at info whatever the user asks for (G8).
+    // show request contents; keep it at info whatever the user asks for (G8). oxipng
+    // narrates every PNG at info; the agent reports the outcome itself.
     for quiet in [
         "hyper=info",
         "hyper_util=info",
         "reqwest=info",
         "h2=info",
         "rustls=info",
+        "oxipng=warn",
     ] {
         filter = filter.add_directive(quiet.parse().expect("static directive"));
     }
