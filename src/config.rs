@@ -41,6 +41,22 @@ pub enum Convert {
     Avif,
 }
 
+impl Convert {
+    /// The name used in the config, in settings profiles and as the extras' kind.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Convert::Webp => "webp",
+            Convert::Avif => "avif",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Convert> {
+        [Convert::Webp, Convert::Avif]
+            .into_iter()
+            .find(|c| c.as_str() == s)
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ResizeMode {
@@ -111,14 +127,7 @@ impl FolderSettings {
             Compression::Glossy => "glossy",
             Compression::Lossless => "lossless",
         };
-        let convert: Vec<&str> = self
-            .convert
-            .iter()
-            .map(|c| match c {
-                Convert::Webp => "webp",
-                Convert::Avif => "avif",
-            })
-            .collect();
+        let convert: Vec<&str> = self.convert.iter().map(|c| c.as_str()).collect();
         let resize = match self.resize {
             None => "none".to_string(),
             Some(r) => format!("{:?}:{}x{}", r.mode, r.width, r.height).to_lowercase(),
@@ -141,6 +150,18 @@ pub struct Folder {
     pub settings: FolderSettings,
     pub exclude: globset::GlobSet,
     pub watch: WatchMode,
+}
+
+impl Folder {
+    /// Where the result for `path` goes: the file itself (replace) or the same relative path
+    /// under `output` (mirror). `None` when `path` is not in this folder.
+    pub fn target_of(&self, path: &Path) -> Option<PathBuf> {
+        let rel = path.strip_prefix(&self.path).ok()?;
+        Some(match (self.mode, &self.output) {
+            (Mode::Mirror, Some(out)) => out.join(rel),
+            _ => path.to_path_buf(),
+        })
+    }
 }
 
 /// The daemon's timing.
@@ -229,7 +250,12 @@ impl Config {
 
     /// The folder that contains `path`, if any.
     pub fn folder_of(&self, path: &Path) -> Option<&Folder> {
-        self.folders.iter().find(|f| path.starts_with(&f.path))
+        self.folder_index(path).map(|i| &self.folders[i])
+    }
+
+    /// The index in `folders` of the folder that contains `path`, if any.
+    pub fn folder_index(&self, path: &Path) -> Option<usize> {
+        self.folders.iter().position(|f| path.starts_with(&f.path))
     }
 }
 

@@ -167,6 +167,8 @@ impl<'a> Walk<'a> {
         if std::fs::symlink_metadata(root).is_err() {
             return Ok(()); // gone: its rows are forgotten by `finish`
         }
+        // One query for the whole walk instead of one per file.
+        let extras = ledger.extras_under(root)?;
         let remove_temp = self.leftovers == Leftovers::Remove;
         let walker = walkdir::WalkDir::new(root)
             .follow_links(false)
@@ -208,7 +210,7 @@ impl<'a> Walk<'a> {
                     continue;
                 }
             }
-            if ledger.is_extra(path)? {
+            if extras.contains(path) {
                 continue;
             }
             let meta = match entry.metadata() {

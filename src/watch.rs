@@ -15,7 +15,7 @@ use std::time::Duration;
 use notify::event::{AccessKind, AccessMode, EventKind, ModifyKind, RenameMode};
 use notify::{PollWatcher, RecommendedWatcher, RecursiveMode};
 use notify_debouncer_full::{
-    new_debouncer_opt, DebounceEventResult, Debouncer, NoCache, RecommendedCache,
+    new_debouncer_opt, DebounceEventResult, Debouncer, FileIdCache, NoCache, RecommendedCache,
 };
 use tokio::sync::mpsc::UnboundedSender;
 
@@ -75,7 +75,12 @@ pub fn start(config: &Config, tx: &UnboundedSender<Change>) -> Watchers {
             },
         };
         if !poll {
-            match native(&folder.path, tx) {
+            match watcher(
+                &folder.path,
+                tx,
+                RecommendedCache::new(),
+                notify::Config::default(),
+            ) {
                 Ok(h) => {
                     handles.push(Handle::Native(h));
                     modes.push((folder.path.clone(), "native"));
@@ -91,7 +96,8 @@ pub fn start(config: &Config, tx: &UnboundedSender<Change>) -> Watchers {
                 }
             }
         }
-        match polled(&folder.path, config.watching.poll_interval, tx) {
+        let every = notify::Config::default().with_poll_interval(config.watching.poll_interval);
+        match watcher(&folder.path, tx, NoCache, every) {
             Ok(h) => {
                 handles.push(Handle::Poll(h));
                 modes.push((folder.path.clone(), "poll"));
@@ -113,33 +119,14 @@ pub fn start(config: &Config, tx: &UnboundedSender<Change>) -> Watchers {
     }
 }
 
-fn native(
+/// A debounced recursive watch of `root` with watcher `W` (native or polling).
+fn watcher<W: notify::Watcher, C: FileIdCache + Send + 'static>(
     root: &Path,
     tx: &UnboundedSender<Change>,
-) -> notify::Result<Debouncer<RecommendedWatcher, RecommendedCache>> {
-    let mut d = new_debouncer_opt(
-        DEBOUNCE,
-        Some(TICK),
-        forwarder(root, tx),
-        RecommendedCache::new(),
-        notify::Config::default(),
-    )?;
-    d.watch(root, RecursiveMode::Recursive)?;
-    Ok(d)
-}
-
-fn polled(
-    root: &Path,
-    every: Duration,
-    tx: &UnboundedSender<Change>,
-) -> notify::Result<Debouncer<PollWatcher, NoCache>> {
-    let mut d = new_debouncer_opt(
-        DEBOUNCE,
-        Some(TICK),
-        forwarder(root, tx),
-        NoCache,
-        notify::Config::default().with_poll_interval(every),
-    )?;
+    cache: C,
+    config: notify::Config,
+) -> notify::Result<Debouncer<W, C>> {
+    let mut d = new_debouncer_opt(DEBOUNCE, Some(TICK), forwarder(root, tx), cache, config)?;
     d.watch(root, RecursiveMode::Recursive)?;
     Ok(d)
 }

@@ -60,17 +60,7 @@ async fn once_through(
 
 fn summarize(t: &Tally) -> i32 {
     let get = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Relaxed);
-    let (before, after) = (get(&t.bytes_before), get(&t.bytes_after));
-    let saved = before.saturating_sub(after);
-    println!(
-        "done: {} optimized, {} already optimal, {} skipped, {} failed, {} still pending; saved {}",
-        get(&t.optimized),
-        get(&t.already_optimal),
-        get(&t.skipped),
-        get(&t.failed),
-        get(&t.pending),
-        crate::status::human_bytes(saved)
-    );
+    println!("done: {}", t.line());
     if let Some(fatal) = t.fatal() {
         eprintln!("error: {fatal}");
         return 1;

@@ -17,7 +17,7 @@
 
 pub mod settle;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -45,7 +45,7 @@ enum Kind {
     Reconcile,
 }
 
-type Finished = (Kind, Arc<Ctx>, anyhow::Result<BatchEnd>);
+type Finished = (Arc<Ctx>, anyhow::Result<BatchEnd>);
 
 struct Daemon {
     config: Arc<Config>,
@@ -54,8 +54,8 @@ struct Daemon {
     /// Settled paths waiting for a free batch slot.
     ready: BTreeSet<PathBuf>,
     tasks: JoinSet<Finished>,
-    changes_running: usize,
-    reconcile_running: bool,
+    /// What each running batch is; the counts of running batches are read from here.
+    running: HashMap<tokio::task::Id, Kind>,
     /// Folders (by path) to reconcile once the running reconcile ends.
     want_reconcile: BTreeSet<PathBuf>,
     next_reconcile: Instant,
@@ -75,8 +75,7 @@ pub async fn run(config: Arc<Config>, shared: Arc<Shared>) -> anyhow::Result<i32
         shared,
         ready: BTreeSet::new(),
         tasks: JoinSet::new(),
-        changes_running: 0,
-        reconcile_running: false,
+        running: HashMap::new(),
         want_reconcile: BTreeSet::new(),
         repoll_at: None,
         tx,
@@ -86,7 +85,6 @@ pub async fn run(config: Arc<Config>, shared: Arc<Shared>) -> anyhow::Result<i32
     d.start_watchers();
     let all = (0..d.config.folders.len()).collect();
     d.spawn(Kind::Reconcile, Scope::Folders(all, Leftovers::Remove));
-    d.reconcile_running = true;
     let code = d.serve(rx, signals).await;
     d.shutdown().await;
     code
@@ -114,7 +112,7 @@ impl Daemon {
                     Signal::Reload => self.reload(),
                 },
                 Some(change) = rx.recv() => self.on_change(change),
-                Some(done) = self.tasks.join_next(), if !self.tasks.is_empty() => {
+                Some(done) = self.tasks.join_next_with_id(), if !self.tasks.is_empty() => {
                     if let Some(code) = self.finished(done) {
                         return Ok(code);
                     }
@@ -197,7 +195,7 @@ impl Daemon {
         if self.shared.stop.requested() {
             return;
         }
-        if !self.reconcile_running && !self.want_reconcile.is_empty() {
+        if self.count(Kind::Reconcile) == 0 && !self.want_reconcile.is_empty() {
             let wanted = std::mem::take(&mut self.want_reconcile);
             let folders: Vec<usize> = self
                 .config
@@ -209,20 +207,14 @@ impl Daemon {
                 .collect();
             if !folders.is_empty() {
                 self.spawn(Kind::Reconcile, Scope::Folders(folders, Leftovers::Keep));
-                self.reconcile_running = true;
             }
         }
-        if self.ready.is_empty() || self.changes_running >= self.config.concurrency {
+        if self.ready.is_empty() || self.count(Kind::Changes) >= self.config.concurrency {
             return;
         }
         let mut by_folder: Vec<Vec<PathBuf>> = vec![Vec::new(); self.config.folders.len()];
         for path in std::mem::take(&mut self.ready) {
-            if let Some(i) = self
-                .config
-                .folders
-                .iter()
-                .position(|f| path.starts_with(&f.path))
-            {
+            if let Some(i) = self.config.folder_index(&path) {
                 if !scan::ignored(&self.config.folders[i], &path) {
                     by_folder[i].push(path);
                 }
@@ -231,35 +223,39 @@ impl Daemon {
         for (i, paths) in by_folder.into_iter().enumerate() {
             if !paths.is_empty() {
                 self.spawn(Kind::Changes, Scope::Paths(i, paths));
-                self.changes_running += 1;
             }
         }
     }
 
     fn spawn(&mut self, kind: Kind, scope: Scope) {
         let ctx = Arc::new(Ctx::new(self.config.clone(), self.shared.clone()));
-        self.tasks.spawn(async move {
+        let handle = self.tasks.spawn(async move {
             let end = batch::run(ctx.clone(), scope).await;
-            (kind, ctx, end)
+            (ctx, end)
         });
+        self.running.insert(handle.id(), kind);
+    }
+
+    fn count(&self, kind: Kind) -> usize {
+        self.running.values().filter(|k| **k == kind).count()
     }
 
     /// A batch ended. Returns an exit code when the daemon must stop.
-    fn finished(&mut self, done: Result<Finished, tokio::task::JoinError>) -> Option<i32> {
-        let (kind, ctx, end) = match done {
-            Ok(d) => d,
+    fn finished(
+        &mut self,
+        done: Result<(tokio::task::Id, Finished), tokio::task::JoinError>,
+    ) -> Option<i32> {
+        let (ctx, end) = match done {
+            Ok((id, d)) => {
+                self.running.remove(&id);
+                d
+            }
             Err(e) => {
-                tracing::error!("a batch stopped unexpectedly: {e}");
-                // Counts may be off now; a reconcile sets them straight.
-                self.changes_running = self.changes_running.saturating_sub(1);
-                self.reconcile_running = false;
+                self.running.remove(&e.id());
+                tracing::error!("a batch stopped unexpectedly ({e}); its files are taken up again by the next rescan");
                 return None;
             }
         };
-        match kind {
-            Kind::Changes => self.changes_running -= 1,
-            Kind::Reconcile => self.reconcile_running = false,
-        }
         match end {
             Ok(end) => {
                 let now = Instant::now();
@@ -320,7 +316,7 @@ impl Daemon {
         tracing::info!("stopping: waiting for work in flight to finish");
         let drained = tokio::time::timeout(GRACE, async {
             while let Some(done) = self.tasks.join_next().await {
-                if let Ok((_, ctx, _)) = &done {
+                if let Ok((ctx, _)) = &done {
                     log_tally(&ctx.tally);
                 }
             }
@@ -347,22 +343,9 @@ fn settle_window(config: &Config) -> Duration {
 
 /// One line per batch that did something; nothing when it did not.
 fn log_tally(t: &Tally) {
-    let g = Tally::get;
-    let (opt, same, skip, fail, pend) = (
-        g(&t.optimized),
-        g(&t.already_optimal),
-        g(&t.skipped),
-        g(&t.failed),
-        g(&t.pending),
-    );
-    if opt + same + skip + fail + pend == 0 {
-        return;
+    if !t.is_empty() {
+        tracing::info!("{}", t.line());
     }
-    let saved = g(&t.bytes_before).saturating_sub(g(&t.bytes_after));
-    tracing::info!(
-        "{opt} optimized, {same} already optimal, {skip} skipped, {fail} failed, {pend} pending; saved {}",
-        crate::status::human_bytes(saved)
-    );
 }
 
 enum Signal {

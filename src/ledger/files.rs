@@ -68,6 +68,15 @@ pub(crate) fn path_str(p: &Path) -> String {
     p.to_string_lossy().into_owned()
 }
 
+/// The path itself and the key range of everything below it, ["path/", "path0") ('0' is
+/// '/' + 1), so "at or below" lookups use the primary key instead of scanning the table:
+/// `WHERE path = ?1 OR (path >= ?2 AND path < ?3)`.
+pub(crate) fn under(path: &Path) -> [String; 3] {
+    let p = path_str(path);
+    let base = p.trim_end_matches('/').to_string();
+    [p, format!("{base}/"), format!("{base}0")]
+}
+
 impl Ledger {
     pub fn file(&self, path: &Path) -> Result<Option<FileRow>> {
         Ok(self
@@ -89,15 +98,12 @@ impl Ledger {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
-    /// Tracked files at or below `path` (a file or a folder). Both lookups use the primary
-    /// key: the folder's files are the range ["path/", "path0"), '0' being '/' + 1.
+    /// Tracked files at or below `path` (a file or a folder).
     pub fn files_under(&self, path: &Path) -> Result<Vec<FileRow>> {
-        let p = path_str(path);
-        let base = p.trim_end_matches('/');
         let mut stmt = self.conn.prepare_cached(&format!(
             "SELECT {COLUMNS} FROM files WHERE path = ?1 OR (path >= ?2 AND path < ?3) ORDER BY path"
         ))?;
-        let rows = stmt.query_map(params![p, format!("{base}/"), format!("{base}0")], from_row)?;
+        let rows = stmt.query_map(under(path), from_row)?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 

@@ -215,6 +215,17 @@ impl Ledger {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
+    /// The files the agent wrote at or below `path`, in one query (the scan skips them).
+    pub fn extras_under(&self, path: &Path) -> Result<std::collections::HashSet<PathBuf>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT path FROM extras WHERE path = ?1 OR (path >= ?2 AND path < ?3)",
+        )?;
+        let rows = stmt.query_map(super::files::under(path), |r| r.get::<_, String>(0))?;
+        Ok(rows
+            .map(|r| r.map(PathBuf::from))
+            .collect::<rusqlite::Result<_>>()?)
+    }
+
     /// Whether `path` is a file the agent wrote beside a tracked one (never an input).
     pub fn is_extra(&self, path: &Path) -> Result<bool> {
         Ok(self

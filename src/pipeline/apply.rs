@@ -19,6 +19,9 @@ use crate::ledger::{FileRow, Outcome, ResultRow, Stat, State};
 use crate::optimize::Delivered;
 use crate::output::{self, Carry};
 
+/// The extras' kind of a mirror copy (the others are named by their format).
+pub const MIRROR_COPY: &str = "mirror";
+
 pub const ALREADY_OPTIMAL: &str = "already optimal: the optimizer could not make it smaller";
 pub const CHANGED: &str = "changed while it was being optimized; the new content will be processed";
 
@@ -106,22 +109,11 @@ fn apply_one(
         ));
     };
     let (original, meta) = read_if_unchanged(&file.path, &work.hash)?;
-    let mirror_target = match folder.mode {
-        Mode::Mirror => {
-            let rel = file.path.strip_prefix(&folder.path).map_err(io)?;
-            Some(
-                folder
-                    .output
-                    .as_ref()
-                    .expect("mirror folders have an output")
-                    .join(rel),
-            )
-        }
-        Mode::Replace => None,
-    };
     let carry = Carry::from_meta(&meta);
     // Where the result (and the extras beside it) go.
-    let base = mirror_target.clone().unwrap_or_else(|| file.path.clone());
+    let base = folder
+        .target_of(&file.path)
+        .ok_or_else(|| io("the file is no longer in its folder"))?;
 
     match (&d.main, folder.mode) {
         (Some(opt), Mode::Replace) => {
@@ -147,7 +139,7 @@ fn apply_one(
         (main, Mode::Mirror) => {
             let target = base.clone();
             let bytes: &[u8] = main.as_deref().unwrap_or(&original);
-            write_owned(ctx, &target, &file.path, "mirror", bytes, &carry)?;
+            write_owned(ctx, &target, &file.path, MIRROR_COPY, bytes, &carry)?;
             let state = if main.is_some() {
                 State::Optimized
             } else {
@@ -178,14 +170,7 @@ fn apply_one(
             mtime: None,
             ..carry.clone()
         };
-        if let Err(e) = write_owned(
-            ctx,
-            &target,
-            &file.path,
-            convert_kind(*convert),
-            bytes,
-            &carry,
-        ) {
+        if let Err(e) = write_owned(ctx, &target, &file.path, convert.as_str(), bytes, &carry) {
             match e {
                 ApplyError::Io(m) => tracing::warn!("{}: extra not written: {m}", target.display()),
                 other => return Err(other),
@@ -259,18 +244,9 @@ fn write_owned(
 /// `photo.jpg` → `photo.jpg.webp`: unambiguous when photo.png sits beside photo.jpg.
 pub fn extra_path(base: &Path, convert: Convert) -> PathBuf {
     let mut name = base.file_name().unwrap_or_default().to_os_string();
-    name.push(match convert {
-        Convert::Webp => ".webp",
-        Convert::Avif => ".avif",
-    });
+    name.push(".");
+    name.push(convert.as_str());
     base.with_file_name(name)
-}
-
-fn convert_kind(c: Convert) -> &'static str {
-    match c {
-        Convert::Webp => "webp",
-        Convert::Avif => "avif",
-    }
 }
 
 /// Records a verdict on the content itself: not retried until the content changes.

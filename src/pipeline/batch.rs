@@ -24,22 +24,16 @@ pub enum Scope {
 }
 
 /// What the caller needs to know when a batch ends (the counts are in `ctx.tally`).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct BatchEnd {
     /// Files whose content another batch was working on: to be looked at again.
     pub deferred: Vec<PathBuf>,
-    /// Files scanned (changed or not), for the log.
-    pub scanned: usize,
 }
 
 pub async fn run(ctx: Arc<Ctx>, scope: Scope) -> anyhow::Result<BatchEnd> {
     let config = ctx.config.clone();
-    let (rows, gone, scanned) = tokio::task::spawn_blocking(move || scan(&config, scope)).await??;
-    let mut end = BatchEnd {
-        scanned,
-        ..BatchEnd::default()
-    };
-    let plan = {
+    let (rows, gone) = tokio::task::spawn_blocking(move || scan(&config, scope)).await??;
+    let mut plan = {
         let ctx = ctx.clone();
         tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
             follow::gone(&ctx, &gone)?;
@@ -47,7 +41,9 @@ pub async fn run(ctx: Arc<Ctx>, scope: Scope) -> anyhow::Result<BatchEnd> {
         })
         .await??
     };
-    end.deferred = plan.deferred.clone();
+    let end = BatchEnd {
+        deferred: std::mem::take(&mut plan.deferred),
+    };
     let todo: usize = plan
         .works
         .iter()
@@ -61,13 +57,13 @@ pub async fn run(ctx: Arc<Ctx>, scope: Scope) -> anyhow::Result<BatchEnd> {
     Ok(end)
 }
 
-type Scanned = (Vec<(usize, Vec<FileRow>)>, Vec<FileRow>, usize);
+/// The rows to plan, per folder, and the rows of files that are gone.
+type Scanned = (Vec<(usize, Vec<FileRow>)>, Vec<FileRow>);
 
 fn scan(config: &crate::config::Config, scope: Scope) -> anyhow::Result<Scanned> {
     let mut ledger = Ledger::open(&config.ledger)?;
     let mut rows = Vec::new();
     let mut gone = Vec::new();
-    let mut scanned = 0;
     let mut one = |i: usize, report: scan::ScanReport| {
         for p in &report.problems {
             tracing::warn!("{p}");
@@ -81,7 +77,6 @@ fn scan(config: &crate::config::Config, scope: Scope) -> anyhow::Result<Scanned>
                 report.unchanged
             );
         }
-        scanned += report.files.len();
         gone.extend(report.forgotten);
         rows.push((i, report.files));
     };
@@ -104,5 +99,5 @@ fn scan(config: &crate::config::Config, scope: Scope) -> anyhow::Result<Scanned>
             one(i, report);
         }
     }
-    Ok((rows, gone, scanned))
+    Ok((rows, gone))
 }

@@ -11,7 +11,7 @@
 
 use std::path::Path;
 
-use super::apply::extra_path;
+use super::apply::{extra_path, MIRROR_COPY};
 use super::Ctx;
 use crate::config::{Convert, Folder, Mode};
 use crate::content::hash_file;
@@ -94,19 +94,14 @@ fn move_extras(ctx: &Ctx, folder: &Folder, old: &Path, new: &Path) -> anyhow::Re
     if extras.is_empty() {
         return Ok(());
     }
-    let base = match (folder.mode, &folder.output) {
-        (Mode::Mirror, Some(out)) => match new.strip_prefix(&folder.path) {
-            Ok(rel) => out.join(rel),
-            Err(_) => return Ok(()),
-        },
-        _ => new.to_path_buf(),
+    let Some(base) = folder.target_of(new) else {
+        return Ok(());
     };
     for extra in extras {
-        let target = match extra.kind.as_str() {
-            "mirror" => base.clone(),
-            "webp" => extra_path(&base, Convert::Webp),
-            "avif" => extra_path(&base, Convert::Avif),
-            _ => continue,
+        let target = match (extra.kind.as_str(), Convert::parse(&extra.kind)) {
+            (MIRROR_COPY, _) => base.clone(),
+            (_, Some(convert)) => extra_path(&base, convert),
+            (_, None) => continue,
         };
         if target == extra.path {
             ctx.ledger().move_extra(&extra.path, &target, new)?;

@@ -167,6 +167,34 @@ impl Tally {
     pub fn get(counter: &AtomicU64) -> u64 {
         counter.load(Ordering::Relaxed)
     }
+    /// Whether nothing was done at all (the daemon logs nothing for such a batch).
+    pub fn is_empty(&self) -> bool {
+        [
+            &self.optimized,
+            &self.already_optimal,
+            &self.skipped,
+            &self.failed,
+            &self.pending,
+        ]
+        .iter()
+        .all(|c| Tally::get(c) == 0)
+    }
+
+    /// "N optimized, N already optimal, …; saved X", for the summary and the daemon's log.
+    pub fn line(&self) -> String {
+        let g = Tally::get;
+        let saved = g(&self.bytes_before).saturating_sub(g(&self.bytes_after));
+        format!(
+            "{} optimized, {} already optimal, {} skipped, {} failed, {} still pending; saved {}",
+            g(&self.optimized),
+            g(&self.already_optimal),
+            g(&self.skipped),
+            g(&self.failed),
+            g(&self.pending),
+            crate::status::human_bytes(saved)
+        )
+    }
+
     pub fn set_fatal(&self, halt: Halt, message: String) {
         let mut f = self.fatal.lock().unwrap_or_else(|p| p.into_inner());
         if f.is_none() {

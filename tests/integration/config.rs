@@ -108,6 +108,22 @@ fn wrong_value_type_exits_2_naming_the_key() {
 }
 
 #[test]
+fn out_of_range_settle_exits_2_naming_the_key() {
+    let emu = Emulator::start_with_key(KEY, 1000);
+    let toml = Config::emulator(&emu).set("settle", "-1").render();
+    assert_rejected(&emu, &toml, "settle");
+}
+
+#[test]
+fn unknown_watch_mode_exits_2_naming_the_key() {
+    let emu = Emulator::start_with_key(KEY, 1000);
+    let toml = Config::emulator(&emu)
+        .folder_option("watch", r#""inotify""#)
+        .render();
+    assert_rejected(&emu, &toml, "watch");
+}
+
+#[test]
 fn folder_without_path_exits_2_naming_path() {
     let emu = Emulator::start_with_key(KEY, 1000);
     let toml = Config::emulator(&emu)

@@ -137,8 +137,14 @@ fn a_burst_of_2000_files_is_processed_completely() {
     let s = env.status();
     assert_eq!(s.total("failed"), 0, "{:?}", s.failures());
     assert_eq!(s.total("files"), n);
-    assert_eq!(emu.uploads() as u64, n, "each file sent exactly once");
-    stop(d);
+    let out = stop(d);
+    assert_eq!(
+        emu.uploads() as u64,
+        n,
+        "each file sent exactly once; sent more than once:\n{}\nagent log:\n{}",
+        repeated_uploads(&emu),
+        out.all()
+    );
 }
 
 #[test]
@@ -151,14 +157,14 @@ fn mirror_renames_and_deletes_propagate_with_zero_uploads() {
             .folder_option("convert", r#"["webp"]"#),
     );
     let a = env.add_jpeg("a.jpg", 160, 120, 1);
-    env.add_jpeg("sub/c.jpg", 160, 120, 3);
+    let c = env.add_jpeg("sub/c.jpg", 160, 120, 3);
+    let c_orig = read(&c);
     let web = env.path("web");
     let mine = env.add_file("../web/notes.txt", b"not the agent's");
     let mut d = start(&env);
     d.wait_until(T, "mirror written", || {
         web.join("a.jpg.webp").exists() && web.join("sub/c.jpg.webp").exists()
     });
-    let a_hash = hash(&a);
     let sent = emu.uploads();
     assert_eq!(sent, 2);
 
@@ -187,7 +193,8 @@ fn mirror_renames_and_deletes_propagate_with_zero_uploads() {
     );
     assert_eq!(
         hash(&env.path("photos/sub2/c.jpg")),
-        hash(&web.join("../photos/sub2/c.jpg"))
+        blake3::hex(&c_orig),
+        "mirror mode never changes an original, moved or not"
     );
     let s = env.status();
     assert_eq!(
@@ -195,8 +202,78 @@ fn mirror_renames_and_deletes_propagate_with_zero_uploads() {
         1,
         "the ledger follows: only sub2/c.jpg is left"
     );
-    assert_ne!(a_hash, "", "a.jpg was hashed before the rename");
     stop(d);
+}
+
+#[test]
+fn g5_a_restored_file_stays_restored_when_renamed_under_the_daemon() {
+    let emu = Emulator::start_with_key(KEY, 1000);
+    let env = TestEnv::new();
+    env.configure(&daemon_config(&emu));
+    let a = env.add_jpeg("a.jpg", 160, 120, 1);
+    let a_orig = read(&a);
+    env.run_once().expect_code(0);
+    env.run(&["restore", a.to_str().unwrap()]).expect_code(0);
+    assert_eq!(read(&a), a_orig);
+    std::fs::create_dir(env.path("photos/kept")).unwrap();
+    let mut d = start(&env);
+
+    let moved = env.path("photos/kept/a-original.jpg");
+    std::fs::rename(&a, &moved).unwrap();
+    // A later file done means the rename's events have long settled.
+    let b = env.add_jpeg("b.jpg", 160, 120, 2);
+    let b_orig = read(&b);
+    d.wait_until(T, "b.jpg optimized", || optimized(&env, &b, &b_orig));
+    assert_eq!(
+        hash(&moved),
+        blake3::hex(&a_orig),
+        "the restored file was optimized again after a rename"
+    );
+    assert_eq!(emu.uploads(), 2, "{}", log_summary(&emu));
+    let s = env.status();
+    assert_eq!(s.total("restored"), 1, "{s}");
+    assert_eq!(s.total("files"), 2, "{s}");
+    stop(d);
+}
+
+#[test]
+fn g2_temporary_files_of_a_killed_run_are_removed_at_the_next_start() {
+    let emu = Emulator::start_with_key(KEY, 1000);
+    let env = TestEnv::new();
+    env.configure(&Config::emulator(&emu).folders(vec![Folder::mirror("photos", "web")]));
+    let a = env.add_jpeg("a.jpg", 160, 120, 1);
+    let left_in_source = env.add_file("sub/.spa-tmp-a1b2c3", b"half a result");
+    let left_in_mirror = env.add_file("../web/.spa-tmp-d4e5f6", b"half a copy");
+    let users = env.add_file("../web/spa-tmp-notes.txt", b"the user's");
+    env.run_once().expect_code(0);
+    assert!(!left_in_source.exists(), "temp file left in the folder");
+    assert!(!left_in_mirror.exists(), "temp file left in the mirror");
+    assert_eq!(
+        read(&users),
+        b"the user's",
+        "only the agent's temp names go"
+    );
+    assert!(env.path("web/a.jpg").exists());
+    assert_eq!(emu.uploads_of(&hash(&a)), 1);
+}
+
+#[test]
+fn a_folder_that_looks_empty_forgets_nothing_and_keeps_its_mirror() {
+    let emu = Emulator::start_with_key(KEY, 1000);
+    let env = TestEnv::new();
+    env.configure(&Config::emulator(&emu).folders(vec![Folder::mirror("photos", "web")]));
+    let a = env.add_jpeg("a.jpg", 160, 120, 1);
+    env.run_once().expect_code(0);
+    let copy = env.path("web/a.jpg");
+    let copy_hash = hash(&copy);
+    // What an unmounted share looks like: the folder is there, with nothing in it.
+    std::fs::rename(&a, env.path("a-elsewhere.jpg")).unwrap();
+
+    env.run_once()
+        .expect_code(0)
+        .expect_mentions(&["looks empty", "Nothing was forgotten"]);
+    assert_eq!(hash(&copy), copy_hash, "the mirror copy must survive");
+    assert_eq!(env.status().total("files"), 1);
 }
 
 #[test]
@@ -279,6 +356,23 @@ fn a_second_instance_on_the_same_ledger_is_refused_with_the_pid() {
     let human = env.run(&["status"]);
     human.expect_code(0).expect_mentions(&["running", &pid]);
     stop(d);
+}
+
+/// The uploads of contents sent more than once, with how each request was answered.
+fn repeated_uploads(emu: &Emulator) -> String {
+    let mut seen = std::collections::BTreeMap::<String, Vec<String>>::new();
+    for r in upload_requests(emu) {
+        for f in &r.files {
+            seen.entry(f.hash.clone()).or_default().push(format!(
+                "http={} codes={:?} fault={:?}",
+                r.http_status, r.codes, r.fault
+            ));
+        }
+    }
+    seen.into_iter()
+        .filter(|(_, v)| v.len() > 1)
+        .map(|(h, v)| format!("{h}: {v:?}\n"))
+        .collect()
 }
 
 /// A tiny deterministic generator, seeded per run and printed, so a failure can be replayed.
