@@ -71,6 +71,7 @@ mode = "replace"
 # "lossy" (smallest), "glossy" (near pixel-perfect) or "lossless".
 compression = "lossy"
 # Extra formats written beside each result, e.g. photo.jpg -> photo.jpg.webp
+# ("avif" with the built-in optimizer needs a build with `--features avif`).
 # convert = ["webp", "avif"]
 keep_exif = false
 # resize = { mode = "inner", width = 2048, height = 2048 }
