@@ -38,7 +38,21 @@ pub(crate) fn router(app: App) -> Router {
         .route("/dl/{job}/{variant}", get(download))
         .route("/orig/{job}", get(original))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(axum::middleware::from_fn_with_state(app.clone(), far_away))
         .with_state(app)
+}
+
+/// Every request waits the configured latency first, as it would for a distant service.
+async fn far_away(
+    State(app): State<App>,
+    req: HttpRequest,
+    next: axum::middleware::Next,
+) -> Response {
+    let latency = app.shared.lock().latency;
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
+    next.run(req).await
 }
 
 impl App {
@@ -140,7 +154,7 @@ async fn post_reducer(
         Err(resp) => return resp,
     };
     let (resp, codes) = match endpoint {
-        Endpoint::Poll => reducer::poll(&app, &p, fault),
+        Endpoint::Poll => reducer::poll(&app, &p, fault).await,
         _ => reducer::upload(&app, p, fault).await,
     };
     app.finish(idx, resp, codes)
@@ -161,7 +175,7 @@ async fn url_reducer(
         Err(resp) => return resp,
     };
     let (resp, codes) = if p.has_urls {
-        reducer::poll(&app, &p, fault)
+        reducer::poll(&app, &p, fault).await
     } else {
         (refusal(-105, "URL is missing for the call."), vec![-105])
     };
@@ -213,7 +227,7 @@ async fn download(
         let st = app.shared.lock();
         st.jobs
             .get(&job)
-            .filter(|j| j.polls_left == 0)
+            .filter(|j| !j.pending())
             .and_then(|j| j.result.variant(&variant))
     };
     serve_file(&app, &abort, format!("/dl/{job}/{variant}"), bytes).await

@@ -148,6 +148,18 @@ impl Emulator {
         self.shared.lock().pending_polls = n;
     }
 
+    /// Every job takes this long to process after its upload: until then it answers Code 1,
+    /// and an upload or poll sent with `wait` is held until it is ready (at most `wait`).
+    pub fn processing_time(&self, d: Duration) {
+        self.shared.lock().processing = d;
+    }
+
+    /// Every request (uploads, polls, downloads, api-status) waits this long before it is
+    /// handled, like a service far away.
+    pub fn latency(&self, d: Duration) {
+        self.shared.lock().latency = d;
+    }
+
     /// Uploaded files larger than this get a per-item -111 "File too big".
     pub fn max_file_size(&self, bytes: u64) {
         self.shared.lock().max_file_size = Some(bytes);

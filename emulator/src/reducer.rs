@@ -8,9 +8,13 @@
 //!   none is left gets a per-item -403; with no credit left at all the whole request is
 //!   refused with a top-level -403.
 //! - More than 10 files in one upload: top-level -107 ("too many files"), no job created.
-//! - `wait` is ignored; readiness follows `pending_polls` only (use `Fault::Delay` to test
-//!   slow replies). Options sent with a poll are ignored: the job keeps its upload options.
+//! - A job is ready once `processing` has passed since its upload and it has been polled
+//!   `pending_polls` times. `wait` (≤ 30 s) holds an upload or poll until its jobs are ready
+//!   or the wait is over, as the service does; `pending_polls` ignores it. Options sent with
+//!   a poll are ignored: the job keeps its upload options.
 //! - `Fault::Bigger` on a poll changes the job's result but not the credit already charged.
+
+use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
 use axum::response::Response;
@@ -26,6 +30,8 @@ use crate::wire::{json_reply, message, refusal, timestamp_now, Done, Item};
 const MAX_FILES: usize = 10;
 /// URLs per poll/`urllist` accepted, as documented.
 const MAX_URLS: usize = 100;
+/// The longest `wait` the service honours.
+const MAX_WAIT_SECS: u32 = 30;
 
 type Reply = (Response, Vec<i32>);
 
@@ -67,7 +73,7 @@ fn job_item(base: &str, id: &str, job: &Job, missing_sizes: bool) -> Item {
         Some(format!("{base}/orig/{id}")),
         Some(job.original.len() as u64),
     );
-    if job.polls_left > 0 && !missing_sizes {
+    if job.pending() && !missing_sizes {
         return Item::status(1, message(1)).with_original(original.0, original.1);
     }
     let done = Done {
@@ -150,65 +156,108 @@ pub(crate) async fn upload(app: &App, p: Parsed, fault: Option<Fault>) -> Reply 
     }
 
     let timestamp = timestamp_now();
-    let mut st = app.shared.lock();
-    let mut items = Vec::with_capacity(outcomes.len());
-    for ((file, bytes), outcome) in p.files.iter().zip(outcomes) {
-        let refused =
-            |code: i32, msg: &str| Item::status(code, msg).with_original(None, Some(file.size));
-        let item = match outcome {
-            Err((code, msg)) => refused(code, &msg),
-            Ok(mut result) => {
-                if fault == Some(Fault::Bigger) {
-                    result.make_bigger(bytes);
-                }
-                let pct = percent(bytes.len(), result.primary(opts.lossy).len());
-                let paid = pct.parse::<f64>().unwrap_or(0.0) >= 5.0;
-                let charged = match st.keys.get_mut(&key) {
-                    Some(a) if paid && a.used >= a.quota => false,
-                    Some(a) => {
-                        if paid {
-                            a.used += 1
-                        } else {
-                            a.free += 1
-                        }
-                        true
+    let ready_at = Instant::now() + app.shared.lock().processing;
+    // Per file: the new job's id, or the item refusing it.
+    let mut answers: Vec<Result<String, Item>> = Vec::with_capacity(outcomes.len());
+    {
+        let mut st = app.shared.lock();
+        for ((file, bytes), outcome) in p.files.iter().zip(outcomes) {
+            let refused =
+                |code: i32, msg: &str| Item::status(code, msg).with_original(None, Some(file.size));
+            answers.push(match outcome {
+                Err((code, msg)) => Err(refused(code, &msg)),
+                Ok(mut result) => {
+                    if fault == Some(Fault::Bigger) {
+                        result.make_bigger(bytes);
                     }
-                    None => false,
-                };
-                if charged {
-                    let id = st.next_job_id(&file.hash);
-                    let job = Job {
-                        original: bytes.clone(),
-                        result,
-                        lossy_mode: opts.lossy,
-                        percent: pct,
-                        polls_left: pending,
-                        timestamp: timestamp.clone(),
+                    let pct = percent(bytes.len(), result.primary(opts.lossy).len());
+                    let paid = pct.parse::<f64>().unwrap_or(0.0) >= 5.0;
+                    let charged = match st.keys.get_mut(&key) {
+                        Some(a) if paid && a.used >= a.quota => false,
+                        Some(a) => {
+                            if paid {
+                                a.used += 1
+                            } else {
+                                a.free += 1
+                            }
+                            true
+                        }
+                        None => false,
                     };
-                    let item = job_item(&app.base, &id, &job, fault == Some(Fault::MissingSizes));
-                    st.jobs.insert(id, job);
-                    item
-                } else {
-                    refused(-403, message(-403))
+                    if charged {
+                        let id = st.next_job_id(&file.hash);
+                        let job = Job {
+                            original: bytes.clone(),
+                            result,
+                            lossy_mode: opts.lossy,
+                            percent: pct,
+                            polls_left: pending,
+                            ready_at,
+                            timestamp: timestamp.clone(),
+                        };
+                        st.jobs.insert(id.clone(), job);
+                        Ok(id)
+                    } else {
+                        Err(refused(-403, message(-403)))
+                    }
                 }
-            }
-        };
-        items.push(item.with_key(Some(&file.field)));
+            });
+        }
     }
+    let ids: Vec<&str> = answers.iter().filter_map(|a| a.as_deref().ok()).collect();
+    hold(app, &p, &ids).await;
+    let st = app.shared.lock();
+    let items: Vec<Item> = p
+        .files
+        .iter()
+        .zip(answers)
+        .map(|((file, _), answer)| {
+            let item = match answer {
+                Ok(id) => match st.jobs.get(&id) {
+                    Some(job) => job_item(&app.base, &id, job, fault == Some(Fault::MissingSizes)),
+                    None => Item::status(-102, message(-102)),
+                },
+                Err(item) => item,
+            };
+            item.with_key(Some(&file.field))
+        })
+        .collect();
     drop(st);
     array(&items)
 }
 
-pub(crate) fn poll(app: &App, p: &Parsed, fault: Option<Fault>) -> Reply {
+/// Holds a request while its jobs are processing, for at most its `wait` seconds.
+async fn hold(app: &App, p: &Parsed, ids: &[&str]) {
+    let wait = Duration::from_secs(u64::from(p.num("wait", 0).min(MAX_WAIT_SECS)));
+    let latest = {
+        let st = app.shared.lock();
+        ids.iter()
+            .filter_map(|id| st.jobs.get(*id))
+            .map(|j| j.ready_at)
+            .max()
+    };
+    if let Some(latest) = latest {
+        let until = latest.min(Instant::now() + wait);
+        tokio::time::sleep_until(until.into()).await;
+    }
+}
+
+pub(crate) async fn poll(app: &App, p: &Parsed, fault: Option<Fault>) -> Reply {
     let key = p.key().unwrap_or_default();
-    let mut st = app.shared.lock();
-    if st.credits_left(&key).is_none() {
+    if app.shared.lock().credits_left(&key).is_none() {
         return refuse(-401);
     }
     if p.urls.len() > MAX_URLS {
         return refuse(-107);
     }
     let prefix = format!("{}/orig/", app.base);
+    let ids: Vec<&str> = p
+        .urls
+        .iter()
+        .filter_map(|u| u.strip_prefix(&prefix))
+        .collect();
+    hold(app, p, &ids).await;
+    let mut st = app.shared.lock();
     let mut items = Vec::with_capacity(p.urls.len());
     for url in &p.urls {
         let gone = || Item::status(-102, message(-102)).with_original(Some(url.clone()), None);

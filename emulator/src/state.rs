@@ -7,6 +7,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
 
@@ -37,7 +38,16 @@ pub(crate) struct Job {
     pub percent: String,
     /// Polls still needed before the job answers Code 2.
     pub polls_left: u32,
+    /// When the job's processing ends (see [`State::processing`]).
+    pub ready_at: Instant,
     pub timestamp: String,
+}
+
+impl Job {
+    /// Whether the job still answers Code 1.
+    pub fn pending(&self) -> bool {
+        self.polls_left > 0 || Instant::now() < self.ready_at
+    }
 }
 
 #[derive(Default)]
@@ -46,6 +56,10 @@ pub(crate) struct State {
     pub jobs: HashMap<String, Job>,
     pub next_job: u64,
     pub pending_polls: u32,
+    /// How long each job takes to process after its upload.
+    pub processing: Duration,
+    /// Added before every request is handled, like a far-away service.
+    pub latency: Duration,
     pub max_file_size: Option<u64>,
     pub faults: HashMap<Endpoint, VecDeque<Fault>>,
     /// blake3 hex → per-item status forced on every upload of those bytes.

@@ -346,3 +346,38 @@ fn drop_frees_the_port() {
     drop(emu);
     std::net::TcpListener::bind(("127.0.0.1", port)).expect("port free after drop");
 }
+
+#[tokio::test]
+async fn processing_time_holds_uploads_up_to_wait_and_polls_see_it_finish() {
+    let emu = Emulator::start_with_key(KEY, 10);
+    emu.processing_time(std::time::Duration::from_millis(1500));
+    // wait=0: Code 1 at once; the job is not downloadable yet.
+    let t0 = std::time::Instant::now();
+    let reply = upload(&emu.url(), KEY, &[("wait", "0")], &[jpeg(120, 90, 3)]).await;
+    assert!(t0.elapsed().as_millis() < 1000, "{:?}", t0.elapsed());
+    assert_eq!(code(&reply[0]), 1);
+    let url = reply[0]["OriginalURL"].as_str().unwrap().to_owned();
+    let early = poll_json(&emu.url(), KEY, &[&url]).await;
+    assert_eq!(code(&early[0]), 1, "still processing: {early}");
+    // wait=5 holds the request until the job is ready (1.5 s), not for the whole wait.
+    let t0 = std::time::Instant::now();
+    let reply = upload(&emu.url(), KEY, &[("wait", "5")], &[jpeg(120, 90, 4)]).await;
+    let held = t0.elapsed().as_millis();
+    assert!((1400..4000).contains(&held), "held {held} ms");
+    assert_eq!(code(&reply[0]), 2, "{reply}");
+    let done = poll_json(&emu.url(), KEY, &[&url]).await;
+    assert_eq!(code(&done[0]), 2, "ready by now: {done}");
+}
+
+#[tokio::test]
+async fn latency_delays_every_request() {
+    let emu = Emulator::start_with_key(KEY, 10);
+    emu.latency(std::time::Duration::from_millis(300));
+    let t0 = std::time::Instant::now();
+    let reply = upload(&emu.url(), KEY, &[("wait", "5")], &[jpeg(120, 90, 5)]).await;
+    assert!(t0.elapsed().as_millis() >= 300, "{:?}", t0.elapsed());
+    let t1 = std::time::Instant::now();
+    let resp = get(reply[0]["LossyURL"].as_str().unwrap()).await;
+    assert!(resp.status().is_success());
+    assert!(t1.elapsed().as_millis() >= 300, "{:?}", t1.elapsed());
+}
