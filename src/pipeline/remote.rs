@@ -165,7 +165,7 @@ impl Remote {
         Ok(next)
     }
 
-    async fn upload_batch(&self, batch: Vec<Work>) -> anyhow::Result<Next> {
+    async fn upload_batch(self: Arc<Self>, batch: Vec<Work>) -> anyhow::Result<Next> {
         let mut next = Next::default();
         if self.ctx.tally.fatal().is_some() || self.ctx.stopping() {
             next.left = batch;
@@ -211,25 +211,28 @@ impl Remote {
         .await;
         match reply {
             Ok(items) => {
-                for (i, work) in works.into_iter().enumerate() {
-                    let key = format!("file{}", i + 1);
-                    let item = items
-                        .iter()
-                        .find(|it| it.key.as_deref() == Some(&key))
-                        // By position only when the reply has no keys and one item per file.
-                        .or_else(|| {
-                            (items.len() == n as usize)
-                                .then(|| items.get(i).filter(|it| it.key.is_none()))
-                                .flatten()
-                        })
-                        .cloned();
-                    match item {
-                        Some(item) => next.merge(self.handle_item(work, &item, None).await?),
-                        None => next.merge(
-                            self.transient(work, "the service did not answer for this file")?,
-                        ),
-                    }
-                }
+                let answers = works
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, work)| {
+                        let key = format!("file{}", i + 1);
+                        let item = items
+                            .iter()
+                            .find(|it| it.key.as_deref() == Some(&key))
+                            // By position only when the reply has no keys and one item per file.
+                            .or_else(|| {
+                                (items.len() == n as usize)
+                                    .then(|| items.get(i).filter(|it| it.key.is_none()))
+                                    .flatten()
+                            })
+                            .cloned();
+                        (work, item, None)
+                    })
+                    .collect();
+                next.merge(
+                    self.handle_all(answers, "the service did not answer for this file")
+                        .await?,
+                );
             }
             Err(e) => {
                 for work in works {
@@ -266,27 +269,26 @@ impl Remote {
         Ok(next)
     }
 
-    async fn poll_chunk(&self, chunk: Vec<(Work, String)>) -> anyhow::Result<Next> {
+    async fn poll_chunk(self: Arc<Self>, chunk: Vec<(Work, String)>) -> anyhow::Result<Next> {
         let mut next = Next::default();
         let urls: Vec<String> = chunk.iter().map(|(_, u)| u.clone()).collect();
         let settings = self.settings(&chunk[0].0).clone();
         let reply = retry(&self.net, "poll", || self.client.poll(&urls, &settings, 0)).await;
         match reply {
             Ok(items) => {
-                for (work, url) in chunk {
-                    // Only the OriginalURL identifies a polled job: a guess by position could
-                    // put one photo's result on another (same size, same camera).
-                    let item = items
-                        .iter()
-                        .find(|it| it.original_url.as_deref() == Some(url.as_str()))
-                        .cloned();
-                    match item {
-                        Some(item) => next.merge(self.handle_item(work, &item, Some(url)).await?),
-                        None => {
-                            next.merge(self.hiccup(work, Some(url), "no answer for this job")?)
-                        }
-                    }
-                }
+                let answers = chunk
+                    .into_iter()
+                    .map(|(work, url)| {
+                        // Only the OriginalURL identifies a polled job: a guess by position
+                        // could put one photo's result on another (same size, same camera).
+                        let item = items
+                            .iter()
+                            .find(|it| it.original_url.as_deref() == Some(url.as_str()))
+                            .cloned();
+                        (work, item, Some(url))
+                    })
+                    .collect();
+                next.merge(self.handle_all(answers, "no answer for this job").await?);
             }
             Err(ApiError::InvalidKey(m)) => {
                 self.ctx
@@ -298,6 +300,30 @@ impl Remote {
                 tracing::warn!("poll failed: {e}; trying again later");
                 next.pending = chunk;
             }
+        }
+        Ok(next)
+    }
+
+    /// Handles the items of one reply side by side, so that one file's downloads need not
+    /// wait for another's. `None`: the reply said nothing of that work (`missing` says so).
+    async fn handle_all(
+        self: &Arc<Self>,
+        answers: Vec<(Work, Option<Item>, Option<String>)>,
+        missing: &'static str,
+    ) -> anyhow::Result<Next> {
+        let mut tasks = tokio::task::JoinSet::new();
+        for (work, item, polled) in answers {
+            let me = self.clone();
+            tasks.spawn(async move {
+                match item {
+                    Some(item) => me.handle_item(work, &item, polled).await,
+                    None => me.hiccup(work, polled, missing),
+                }
+            });
+        }
+        let mut next = Next::default();
+        while let Some(done) = tasks.join_next().await {
+            next.merge(done??);
         }
         Ok(next)
     }
@@ -527,11 +553,11 @@ impl Remote {
         let mut attempt = 0;
         loop {
             let why = match self.client.download(url).await {
-                Ok(bytes) => match verify::check(&bytes, format, dims, Some(size), orig) {
-                    Ok(()) => return Ok(bytes),
-                    Err(Rejection::NotSmaller { .. }) => return Err(Fetch::NotSmaller),
-                    Err(r) if r.is_transfer_problem() => r.to_string(),
-                    Err(r) => return Err(Fetch::Rejected(r.to_string())),
+                Ok(bytes) => match check_off_reactor(bytes, format, dims, size, orig).await {
+                    (bytes, Ok(())) => return Ok(bytes),
+                    (_, Err(Rejection::NotSmaller { .. })) => return Err(Fetch::NotSmaller),
+                    (_, Err(r)) if r.is_transfer_problem() => r.to_string(),
+                    (_, Err(r)) => return Err(Fetch::Rejected(r.to_string())),
                 },
                 Err(ApiError::Expired) => return Err(Fetch::Expired),
                 Err(e) if e.is_transient() => e.to_string(),
@@ -545,6 +571,22 @@ impl Remote {
             attempt += 1;
         }
     }
+}
+
+/// G6's check decodes the image: CPU work, so it runs on the blocking pool.
+async fn check_off_reactor(
+    bytes: Vec<u8>,
+    format: Format,
+    dims: Option<(u32, u32)>,
+    size: u64,
+    orig: u64,
+) -> (Vec<u8>, Result<(), Rejection>) {
+    tokio::task::spawn_blocking(move || {
+        let r = verify::check(&bytes, format, dims, Some(size), orig);
+        (bytes, r)
+    })
+    .await
+    .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
 }
 
 #[derive(Debug)]
