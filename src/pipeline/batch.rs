@@ -64,11 +64,14 @@ fn scan(config: &crate::config::Config, scope: Scope) -> anyhow::Result<Scanned>
     let mut ledger = Ledger::open(&config.ledger)?;
     let mut rows = Vec::new();
     let mut gone = Vec::new();
+    // A whole-folder scan always says what it found; the daemon's small scans only when
+    // something changed.
+    let whole = matches!(scope, Scope::Folders(..));
     let mut one = |i: usize, report: scan::ScanReport| {
         for p in &report.problems {
             tracing::warn!("{p}");
         }
-        if report.hashed > 0 || !report.forgotten.is_empty() {
+        if whole || report.hashed > 0 || !report.forgotten.is_empty() {
             tracing::info!(
                 "{}: {} new or changed, {} gone, {} unchanged",
                 config.folders[i].path.display(),
