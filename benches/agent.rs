@@ -388,7 +388,7 @@ fn remote(files: usize) -> Vec<Row> {
         rows.push(Row {
             scenario: format!(
                 "{files} images via the emulator (100 ms latency, 2 s processing), concurrency {c}{}",
-                if c == 4 { " (the default)" } else { "" }
+                if c == 8 { " (the default)" } else { "" }
             ),
             agent: format!("{t:.1} s, {up} uploads"),
             baseline: format!("concurrency 1: {seq:.1} s, {seq_up} uploads"),

@@ -127,7 +127,7 @@ pub fn load_str(file: &Path, text: &str, env_key: Option<String>) -> Result<Conf
         return Err(err("api_url", format!("{api_url:?} is not an http(s) URL")));
     }
     let concurrency = match raw.concurrency {
-        None => 4,
+        None => default_concurrency(backend),
         Some(n @ 1..=64) => n as usize,
         Some(n) => return Err(err("concurrency", format!("{n} is out of range (1 to 64)"))),
     };
@@ -415,6 +415,15 @@ fn toml_error(file: &Path, text: &str, e: &toml::de::Error) -> ConfigError {
     }
 }
 
+/// Requests to ShortPixel wait mostly on the network and the service, so more of them in
+/// flight pay off; the built-in optimizer is bound by the CPU, so one image per core.
+fn default_concurrency(backend: BackendKind) -> usize {
+    match backend {
+        BackendKind::Shortpixel => 8,
+        BackendKind::Local => std::thread::available_parallelism().map_or(2, |n| n.get().min(64)),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -432,13 +441,17 @@ mod tests {
         assert_eq!(c.backend, BackendKind::Local);
         assert_eq!(c.folders[0].mode, Mode::Replace);
         assert_eq!(c.folders[0].settings.compression, Compression::Lossy);
-        assert_eq!(c.concurrency, 4);
+        assert_eq!(
+            c.concurrency,
+            std::thread::available_parallelism().unwrap().get().min(64)
+        );
     }
 
     #[test]
     fn a_key_selects_shortpixel_and_is_never_printed() {
         let c = load("api_key = \"SECRET123\"\n[[folder]]\npath = \"photos\"\n").unwrap();
         assert_eq!(c.backend, BackendKind::Shortpixel);
+        assert_eq!(c.concurrency, 8);
         assert!(!format!("{c:?}").contains("SECRET123"));
     }
 

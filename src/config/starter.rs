@@ -44,8 +44,9 @@ const HEADER: &str = r#"# shortpixel-agent configuration.
 # ledger = "ledger.db"
 # backup_dir = "backups"
 
-# How many requests (or local optimizations) run at once.
-concurrency = 4
+# How many requests to ShortPixel (default 8), or images optimized by the built-in
+# optimizer (default: one per CPU core), run at once.
+# concurrency = 8
 
 # The daemon (`run`): a new or changed file is taken once it has been quiet this many
 # seconds; every folder is also re-checked with a stat walk every rescan_interval seconds;
