@@ -109,10 +109,23 @@ pub fn sniff_file(path: &Path) -> std::io::Result<Option<Format>> {
     Ok(sniff(&head[..n]))
 }
 
+/// Files at least this big are hashed on every core (blake3's tree splits them).
+const PARALLEL_HASH: u64 = 16 * 1024 * 1024;
+
 /// blake3 of a file, memory-mapped when large.
 pub fn hash_file(path: &Path) -> std::io::Result<String> {
+    hash_file_sized(path, std::fs::metadata(path)?.len())
+}
+
+/// blake3 of a file of about `size` bytes: memory-mapped when large, and on every core when
+/// very large (a RAW photo or a big TIFF), so one huge file does not leave cores idle.
+pub fn hash_file_sized(path: &Path, size: u64) -> std::io::Result<String> {
     let mut h = blake3::Hasher::new();
-    h.update_mmap(path)?;
+    if size >= PARALLEL_HASH {
+        h.update_mmap_rayon(path)?;
+    } else {
+        h.update_mmap(path)?;
+    }
     Ok(h.finalize().to_hex().to_string())
 }
 

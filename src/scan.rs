@@ -6,18 +6,18 @@
 //! agent's temporary files, files it wrote beside a result (WebP/AVIF), hidden files and
 //! folders, NAS housekeeping folders, partial downloads, and the folder's `exclude` globs.
 
-use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use crate::config::{Folder, Mode};
-use crate::content::{hash_file, sniff_file, Format};
+use crate::content::{hash_file_sized, sniff_file, Format};
 use crate::ledger::{FileRow, Ledger, LedgerError, Stat, State};
 use crate::output::TEMP_PREFIX;
 
 /// What a scan of one folder found.
 #[derive(Debug, Default)]
 pub struct ScanReport {
-    /// Every tracked file of the folder, as the ledger now has it.
+    /// The tracked files that may need work (not those already settled), as the ledger now
+    /// has them, in path order.
     pub files: Vec<FileRow>,
     pub hashed: usize,
     pub unchanged: usize,
@@ -88,28 +88,24 @@ pub enum Leftovers {
     Remove,
 }
 
-/// Walks the whole of `folder`, updates the ledger, and returns every tracked file of it.
+/// Walks the whole of `folder`, updates the ledger, and returns the tracked files of it that
+/// may need work.
 pub fn scan_folder(
     ledger: &mut Ledger,
     folder: &Folder,
     leftovers: Leftovers,
 ) -> Result<ScanReport, LedgerError> {
-    let known: HashMap<PathBuf, FileRow> = ledger
-        .files_in(&folder.path)?
-        .into_iter()
-        .map(|r| (r.path.clone(), r))
-        .collect();
-    let mut walk = Walk::new(folder, known, leftovers);
+    let mut walk = Walk::new(folder, leftovers);
     walk.tree(ledger, &folder.path)?;
-    if walk.entries == 0 && !walk.known.is_empty() && walk.unreadable.is_empty() {
+    if walk.entries == 0 && walk.known > 0 && walk.unreadable.is_empty() {
         // An unmounted share looks like an empty folder: forgetting everything (and, in
         // mirror mode, deleting the mirror) on that evidence would be a disaster.
         walk.problems.push(format!(
             "{} looks empty but {} file(s) were tracked there; if it is a network share it may not be mounted. Nothing was forgotten",
             folder.path.display(),
-            walk.known.len()
+            walk.known
         ));
-        walk.unreadable.push(folder.path.clone());
+        walk.gone.clear();
     }
     walk.finish(ledger)
 }
@@ -121,14 +117,18 @@ pub fn scan_paths(
     folder: &Folder,
     paths: &[PathBuf],
 ) -> Result<ScanReport, LedgerError> {
-    let mut known = HashMap::new();
-    for p in paths {
-        for r in ledger.files_under(p)? {
-            known.insert(r.path.clone(), r);
+    // A path below another one in the list is walked with it, not twice.
+    let mut roots: Vec<&PathBuf> = paths.iter().collect();
+    roots.sort();
+    roots.dedup();
+    let mut kept: Vec<&PathBuf> = Vec::with_capacity(roots.len());
+    for p in roots {
+        if !kept.last().is_some_and(|k| p.starts_with(k)) {
+            kept.push(p);
         }
     }
-    let mut walk = Walk::new(folder, known, Leftovers::Keep);
-    for p in paths {
+    let mut walk = Walk::new(folder, Leftovers::Keep);
+    for p in kept {
         if !ignored(folder, p) || p == &folder.path {
             walk.tree(ledger, p)?;
         }
@@ -136,114 +136,245 @@ pub fn scan_paths(
     walk.finish(ledger)
 }
 
-/// One scan in progress: what the ledger knew, what the walk found.
-struct Walk<'a> {
-    folder: &'a Folder,
-    known: HashMap<PathBuf, FileRow>,
-    leftovers: Leftovers,
-    unchanged: Vec<FileRow>,
-    to_hash: Vec<(PathBuf, std::fs::Metadata)>,
-    unreadable: Vec<PathBuf>,
-    problems: Vec<String>,
-    entries: usize,
+/// Rows fetched from the ledger per query while walking: the scan's memory is bounded by
+/// this and by what changed, not by the size of the folder.
+const PAGE: usize = 2048;
+
+/// The ledger's paths at or below a root, read page by page in path order, alongside a
+/// walk that visits the tree in the same order.
+struct Ordered<T> {
+    page: std::collections::VecDeque<T>,
+    last: String,
+    done: bool,
 }
 
-impl<'a> Walk<'a> {
-    fn new(folder: &'a Folder, known: HashMap<PathBuf, FileRow>, leftovers: Leftovers) -> Self {
-        Walk {
-            folder,
-            known,
-            leftovers,
-            unchanged: Vec::new(),
-            to_hash: Vec::new(),
-            unreadable: Vec::new(),
-            problems: Vec::new(),
-            entries: 0,
+/// What the ledger orders its paths by.
+trait Keyed {
+    fn key(&self) -> &str;
+}
+
+impl Keyed for FileRow {
+    fn key(&self) -> &str {
+        // Rows are read from UTF-8 text, so this never falls back.
+        self.path.to_str().unwrap_or_default()
+    }
+}
+
+impl Keyed for String {
+    fn key(&self) -> &str {
+        self
+    }
+}
+
+impl<T: Keyed> Ordered<T> {
+    fn new() -> Self {
+        Ordered {
+            page: Default::default(),
+            last: String::new(),
+            done: false,
         }
     }
 
-    /// Walks `root` (a file or a folder; a missing one is simply not seen).
-    fn tree(&mut self, ledger: &Ledger, root: &Path) -> Result<(), LedgerError> {
-        if std::fs::symlink_metadata(root).is_err() {
-            return Ok(()); // gone: its rows are forgotten by `finish`
+    /// The next item, fetching the next page when this one is used up.
+    fn front(
+        &mut self,
+        fetch: impl Fn(&str) -> Result<Vec<T>, LedgerError>,
+    ) -> Result<Option<&T>, LedgerError> {
+        if self.page.is_empty() && !self.done {
+            let page = fetch(&self.last)?;
+            self.done = page.len() < PAGE;
+            if let Some(l) = page.last() {
+                self.last = l.key().to_string();
+            }
+            self.page = page.into();
         }
-        // One query for the whole walk instead of one per file.
-        let extras = ledger.extras_under(root)?;
-        let remove_temp = self.leftovers == Leftovers::Remove;
-        let walker = walkdir::WalkDir::new(root)
-            .follow_links(false)
-            .into_iter()
-            .filter_entry(|e| {
-                if remove_temp
-                    && e.file_type().is_file()
-                    && e.file_name().to_string_lossy().starts_with(TEMP_PREFIX)
-                {
-                    // Only a killed run leaves these; the target beside it is intact (G2).
-                    let _ = std::fs::remove_file(e.path());
+        Ok(self.page.front())
+    }
+
+    /// Takes the next item if its key is below `bound` (any item when there is no bound).
+    fn pop_before(
+        &mut self,
+        bound: Option<&str>,
+        fetch: impl Fn(&str) -> Result<Vec<T>, LedgerError>,
+    ) -> Result<Option<T>, LedgerError> {
+        let take = match self.front(fetch)? {
+            Some(t) => bound.is_none_or(|b| t.key() < b),
+            None => false,
+        };
+        Ok(if take { self.page.pop_front() } else { None })
+    }
+
+    /// Takes the next item if its key is `k`.
+    fn pop_eq(
+        &mut self,
+        k: &str,
+        fetch: impl Fn(&str) -> Result<Vec<T>, LedgerError>,
+    ) -> Result<Option<T>, LedgerError> {
+        let take = self.front(fetch)?.is_some_and(|t| t.key() == k);
+        Ok(if take { self.page.pop_front() } else { None })
+    }
+}
+
+/// Siblings in the order their paths sort in the ledger (byte order, a folder's contents
+/// after "name/"), so that a depth-first walk meets paths in ascending order.
+fn ledger_order(a: &walkdir::DirEntry, b: &walkdir::DirEntry) -> std::cmp::Ordering {
+    let key = |e: &walkdir::DirEntry| {
+        let slash: &[u8] = if e.file_type().is_dir() { b"/" } else { b"" };
+        (e.file_name().to_string_lossy().into_owned(), slash)
+    };
+    let (na, sa) = key(a);
+    let (nb, sb) = key(b);
+    na.as_bytes()
+        .iter()
+        .chain(sa)
+        .cmp(nb.as_bytes().iter().chain(sb))
+}
+
+/// One scan in progress: the walk of the tree merged with the ledger's rows of it.
+struct Walk<'a> {
+    folder: &'a Folder,
+    leftovers: Leftovers,
+    /// Tracked files found unchanged that may still need work.
+    work: Vec<FileRow>,
+    unchanged: usize,
+    /// New or changed files, with what the ledger knew of the path.
+    to_hash: Vec<(PathBuf, std::fs::Metadata, Option<FileRow>)>,
+    /// Tracked paths the walk did not find.
+    gone: Vec<PathBuf>,
+    unreadable: Vec<PathBuf>,
+    problems: Vec<String>,
+    entries: usize,
+    /// Tracked files at or below the walked roots.
+    known: usize,
+}
+
+impl<'a> Walk<'a> {
+    fn new(folder: &'a Folder, leftovers: Leftovers) -> Self {
+        Walk {
+            folder,
+            leftovers,
+            work: Vec::new(),
+            unchanged: 0,
+            to_hash: Vec::new(),
+            gone: Vec::new(),
+            unreadable: Vec::new(),
+            problems: Vec::new(),
+            entries: 0,
+            known: 0,
+        }
+    }
+
+    /// A tracked file the walk passed without finding: gone, unless it is below a folder
+    /// that could not be read.
+    fn unseen(&mut self, row: FileRow) {
+        if !self.unreadable.iter().any(|u| row.path.starts_with(u)) {
+            self.gone.push(row.path);
+        }
+    }
+
+    /// Walks `root` (a file or a folder; a missing one is simply not seen, so its rows are
+    /// forgotten).
+    fn tree(&mut self, ledger: &Ledger, root: &Path) -> Result<(), LedgerError> {
+        let mut rows = Ordered::<FileRow>::new();
+        let mut extras = Ordered::<String>::new();
+        let fetch_rows = |after: &str| ledger.files_under_page(root, after, PAGE);
+        let fetch_extras = |after: &str| ledger.extras_under_page(root, after, PAGE);
+        if std::fs::symlink_metadata(root).is_ok() {
+            let remove_temp = self.leftovers == Leftovers::Remove;
+            let walker = walkdir::WalkDir::new(root)
+                .follow_links(false)
+                .sort_by(ledger_order)
+                .into_iter()
+                .filter_entry(|e| {
+                    if remove_temp
+                        && e.file_type().is_file()
+                        && e.file_name().to_string_lossy().starts_with(TEMP_PREFIX)
+                    {
+                        // Only a killed run leaves these; the target beside it is intact (G2).
+                        let _ = std::fs::remove_file(e.path());
+                    }
+                    !skip_entry(e)
+                });
+            for entry in walker {
+                let entry = match entry {
+                    Ok(e) => e,
+                    Err(e) => {
+                        let path = e.path().unwrap_or(root).to_path_buf();
+                        self.problems.push(format!(
+                            "cannot read {}: {}; files below it are left as they were",
+                            path.display(),
+                            e.io_error()
+                                .map_or_else(|| e.to_string(), |io| io.to_string())
+                        ));
+                        self.unreadable.push(path);
+                        continue;
+                    }
+                };
+                if entry.depth() > 0 {
+                    self.entries += 1;
                 }
-                !skip_entry(e)
-            });
-        for entry in walker {
-            let entry = match entry {
-                Ok(e) => e,
-                Err(e) => {
-                    let path = e.path().unwrap_or(root).to_path_buf();
-                    self.problems.push(format!(
-                        "cannot read {}: {}; files below it are left as they were",
-                        path.display(),
-                        e.io_error()
-                            .map_or_else(|| e.to_string(), |io| io.to_string())
-                    ));
-                    self.unreadable.push(path);
+                if !entry.file_type().is_file() {
                     continue;
                 }
-            };
-            if entry.depth() > 0 {
-                self.entries += 1;
-            }
-            if !entry.file_type().is_file() {
-                continue;
-            }
-            let path = entry.path();
-            if let Ok(rel) = path.strip_prefix(&self.folder.path) {
-                if self.folder.exclude.is_match(rel) {
-                    continue;
+                let path = entry.path();
+                let key = crate::ledger::path_str(path);
+                while let Some(r) = rows.pop_before(Some(&key), fetch_rows)? {
+                    self.known += 1;
+                    self.unseen(r);
+                }
+                let row = rows.pop_eq(&key, fetch_rows)?;
+                if row.is_some() {
+                    self.known += 1;
+                }
+                while extras.pop_before(Some(&key), fetch_extras)?.is_some() {}
+                let is_extra = extras.pop_eq(&key, fetch_extras)?.is_some();
+                let excluded = path
+                    .strip_prefix(&self.folder.path)
+                    .is_ok_and(|rel| self.folder.exclude.is_match(rel));
+                let meta = match entry.metadata() {
+                    Ok(m) if !excluded && !is_extra => m,
+                    // Excluded, the agent's own extra, or vanished between listing and stat.
+                    _ => {
+                        if let Some(r) = row {
+                            self.unseen(r);
+                        }
+                        continue;
+                    }
+                };
+                let stat = Stat::of(&meta);
+                match row {
+                    Some(r) if r.stat == stat && !r.hash.is_empty() => {
+                        self.unchanged += 1;
+                        if may_need_work(&r) {
+                            self.work.push(r);
+                        }
+                    }
+                    r => self.to_hash.push((path.to_path_buf(), meta, r)),
                 }
             }
-            if extras.contains(path) {
-                continue;
-            }
-            let meta = match entry.metadata() {
-                Ok(m) => m,
-                Err(_) => continue, // vanished between listing and stat
-            };
-            let stat = Stat::of(&meta);
-            match self.known.get(path) {
-                Some(row) if row.stat == stat && !row.hash.is_empty() => {
-                    self.unchanged.push(row.clone())
-                }
-                _ => self.to_hash.push((path.to_path_buf(), meta)),
-            }
+        }
+        while let Some(r) = rows.pop_before(None, fetch_rows)? {
+            self.known += 1;
+            self.unseen(r);
         }
         Ok(())
     }
 
     /// Hashes what changed, writes the ledger in one transaction per step, and forgets the
-    /// known files the walk did not find (except below folders it could not read).
+    /// tracked files the walk did not find.
     fn finish(self, ledger: &mut Ledger) -> Result<ScanReport, LedgerError> {
         let Walk {
             folder,
-            known,
+            mut work,
             unchanged,
             to_hash,
-            unreadable,
+            gone,
             problems,
             ..
         } = self;
         let mut changed: Vec<FileRow> = Vec::new();
-        for (path, meta, content) in hash_all(to_hash) {
+        for (path, meta, content, previous) in hash_all(to_hash) {
             let stat = Stat::of(&meta);
-            let previous = known.get(&path);
             let row = match content {
                 Ok((hash, format)) => {
                     if format.is_none() && !has_image_extension(&path) {
@@ -251,10 +382,7 @@ impl<'a> Walk<'a> {
                     }
                     match previous {
                         // Same bytes under a new stat (touched, copied back): keep what we knew.
-                        Some(prev) if prev.hash == hash => FileRow {
-                            stat,
-                            ..prev.clone()
-                        },
+                        Some(prev) if prev.hash == hash => FileRow { stat, ..prev },
                         _ => new_row(folder, &path, stat, hash, format, &meta),
                     }
                 }
@@ -267,28 +395,27 @@ impl<'a> Walk<'a> {
             changed.push(row);
         }
         ledger.upsert_files(&changed)?;
-        let seen: HashSet<&Path> = unchanged
-            .iter()
-            .chain(&changed)
-            .map(|r| r.path.as_path())
-            .collect();
-        let gone: Vec<PathBuf> = known
-            .keys()
-            .filter(|p| !seen.contains(p.as_path()))
-            .filter(|p| !unreadable.iter().any(|u| p.starts_with(u)))
-            .cloned()
-            .collect();
         let forgotten = ledger.forget(&gone)?;
-        let mut report = ScanReport {
-            hashed: changed.len(),
-            unchanged: unchanged.len(),
+        let hashed = changed.len();
+        work.extend(changed.into_iter().filter(may_need_work));
+        work.sort_by(|a, b| a.path.cmp(&b.path));
+        Ok(ScanReport {
+            files: work,
+            hashed,
+            unchanged,
             forgotten,
             problems,
-            files: unchanged,
-        };
-        report.files.extend(changed);
-        report.files.sort_by(|a, b| a.path.cmp(&b.path));
-        Ok(report)
+        })
+    }
+}
+
+/// Whether a row's state leaves anything to do (the plan decides the rest): settled files
+/// (optimized, restored, skipped, failed unreadable) are not kept in memory.
+fn may_need_work(row: &FileRow) -> bool {
+    match row.state {
+        State::Optimized | State::Restored | State::Skipped => false,
+        State::Failed => !row.hash.is_empty(),
+        State::New | State::Queued | State::Uploading | State::Pending => true,
     }
 }
 
@@ -340,19 +467,20 @@ type Hashed = (
     PathBuf,
     std::fs::Metadata,
     std::io::Result<(String, Option<Format>)>,
+    Option<FileRow>,
 );
 
 /// Hashes files on all cores; order of the result is not meaningful.
-fn hash_all(files: Vec<(PathBuf, std::fs::Metadata)>) -> Vec<Hashed> {
+fn hash_all(files: Vec<(PathBuf, std::fs::Metadata, Option<FileRow>)>) -> Vec<Hashed> {
     let workers = std::thread::available_parallelism()
         .map_or(2, |n| n.get())
         .min(8);
     if files.len() < 2 || workers < 2 {
         return files
             .into_iter()
-            .map(|(p, m)| {
-                let c = hash_one(&p);
-                (p, m, c)
+            .map(|(p, m, r)| {
+                let c = hash_one(&p, m.len());
+                (p, m, c, r)
             })
             .collect();
     }
@@ -362,18 +490,18 @@ fn hash_all(files: Vec<(PathBuf, std::fs::Metadata)>) -> Vec<Hashed> {
         for _ in 0..workers {
             s.spawn(|| loop {
                 let next = queue.lock().expect("queue lock").pop();
-                let Some((p, m)) = next else { break };
-                let c = hash_one(&p);
-                out.lock().expect("result lock").push((p, m, c));
+                let Some((p, m, r)) = next else { break };
+                let c = hash_one(&p, m.len());
+                out.lock().expect("result lock").push((p, m, c, r));
             });
         }
     });
     out.into_inner().expect("result lock")
 }
 
-fn hash_one(path: &Path) -> std::io::Result<(String, Option<Format>)> {
+fn hash_one(path: &Path, size: u64) -> std::io::Result<(String, Option<Format>)> {
     let format = sniff_file(path)?;
-    let hash = hash_file(path)?;
+    let hash = hash_file_sized(path, size)?;
     Ok((hash, format))
 }
 

@@ -64,7 +64,8 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<FileRow> {
     })
 }
 
-pub(crate) fn path_str(p: &Path) -> String {
+/// How a path is stored (and ordered) in the ledger.
+pub fn path_str(p: &Path) -> String {
     p.to_string_lossy().into_owned()
 }
 
@@ -76,6 +77,12 @@ pub(crate) fn under(path: &Path) -> [String; 3] {
     let base = p.trim_end_matches('/').to_string();
     [p, format!("{base}/"), format!("{base}0")]
 }
+
+/// One page of the key range at or below ?1 (see [`under`]), after ?4. Written as a single
+/// range on the primary key (the path itself sorts first), so SQLite walks the index in
+/// order with no sort, whatever the page.
+pub(crate) const PAGE: &str =
+    "path > ?4 AND path >= ?1 AND path < ?3 AND (path = ?1 OR path >= ?2)";
 
 impl Ledger {
     pub fn file(&self, path: &Path) -> Result<Option<FileRow>> {
@@ -89,12 +96,14 @@ impl Ledger {
             .optional()?)
     }
 
-    /// Every tracked file of a folder, keyed for the scan's lookups.
-    pub fn files_in(&self, folder: &Path) -> Result<Vec<FileRow>> {
-        let mut stmt = self
-            .conn
-            .prepare(&format!("SELECT {COLUMNS} FROM files WHERE folder = ?1"))?;
-        let rows = stmt.query_map([path_str(folder)], from_row)?;
+    /// Up to `limit` tracked files at or below `path` that sort after `after`, in path order:
+    /// one page of the scan's ordered walk through the ledger.
+    pub fn files_under_page(&self, path: &Path, after: &str, limit: usize) -> Result<Vec<FileRow>> {
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM files WHERE {PAGE} ORDER BY path LIMIT ?5"
+        ))?;
+        let [exact, from, to] = under(path);
+        let rows = stmt.query_map(params![exact, from, to, after, limit as i64], from_row)?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 

@@ -215,15 +215,18 @@ impl Ledger {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
-    /// The files the agent wrote at or below `path`, in one query (the scan skips them).
-    pub fn extras_under(&self, path: &Path) -> Result<std::collections::HashSet<PathBuf>> {
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT path FROM extras WHERE path = ?1 OR (path >= ?2 AND path < ?3)",
+    /// Up to `limit` paths of extras at or below `path` that sort after `after`, in order.
+    pub fn extras_under_page(&self, path: &Path, after: &str, limit: usize) -> Result<Vec<String>> {
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT path FROM extras WHERE {} ORDER BY path LIMIT ?5",
+            super::files::PAGE
+        ))?;
+        let [exact, from, to] = super::files::under(path);
+        let rows = stmt.query_map(
+            rusqlite::params![exact, from, to, after, limit as i64],
+            |r| r.get::<_, String>(0),
         )?;
-        let rows = stmt.query_map(super::files::under(path), |r| r.get::<_, String>(0))?;
-        Ok(rows
-            .map(|r| r.map(PathBuf::from))
-            .collect::<rusqlite::Result<_>>()?)
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
     /// Whether `path` is a file the agent wrote beside a tracked one (never an input).

@@ -201,6 +201,47 @@ fn g4_second_run_uploads_nothing_and_changes_nothing() {
     assert_eq!(env.status().total("optimized"), 3);
 }
 
+/// The scan walks the tree and the ledger side by side in one order; names that sort
+/// differently with and without the '/' of a folder must still pair up, or a rescan would
+/// re-hash (and in the worst case forget) files.
+#[test]
+fn rescan_pairs_every_name_with_its_row_and_finds_what_is_gone() {
+    let emu = Emulator::start_with_key(KEY, 1000);
+    let env = TestEnv::new();
+    env.configure(&Config::emulator(&emu));
+    let names = [
+        "a.jpg",
+        "a-b.jpg",
+        "a b.jpg",
+        "a/x.jpg",
+        "a/b/y.jpg",
+        "a.b/z.jpg",
+        "a0.jpg",
+        "ab.jpg",
+        "Z.jpg",
+        "\u{e9}t\u{e9}/caf\u{e9}.jpg",
+    ];
+    for (i, n) in names.iter().enumerate() {
+        env.add_jpeg(n, 40, 30, 500 + i as u64);
+    }
+    env.run_once().expect_code(0);
+    assert_eq!(env.status().total("optimized"), names.len() as u64);
+
+    let again = env.run_once();
+    again
+        .expect_code(0)
+        .expect_mentions(&["0 new or changed, 0 gone, 10 unchanged"]);
+    assert_eq!(emu.uploads(), names.len(), "{}", log_summary(&emu));
+
+    std::fs::remove_file(env.photos().join("a-b.jpg")).unwrap();
+    std::fs::remove_file(env.photos().join("a/b/y.jpg")).unwrap();
+    env.run_once()
+        .expect_code(0)
+        .expect_mentions(&["0 new or changed, 2 gone, 8 unchanged"]);
+    assert_eq!(env.status().total("files"), 8);
+    assert_eq!(emu.uploads(), names.len());
+}
+
 #[test]
 fn g4_renamed_moved_and_copied_files_cost_no_upload() {
     let emu = Emulator::start_with_key(KEY, 1000);
