@@ -13,17 +13,20 @@ use crate::scan::Leftovers;
 
 pub fn run(config: Option<&Path>, once: bool) -> anyhow::Result<i32> {
     let config = Arc::new(super::load(config)?);
-    let _lock = crate::lock::acquire(&config.ledger)?;
-    let shared = Shared::new(Ledger::open(&config.ledger)?);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .worker_threads(config.concurrency.clamp(2, 8))
         .build()?;
+    // Before the lock: from then on `status` says the agent runs, and a service manager may
+    // send SIGHUP or SIGTERM, whose default action would kill it on the spot.
+    let signals = rt.block_on(async { Signals::new() })?;
+    let _lock = crate::lock::acquire(&config.ledger)?;
+    let shared = Shared::new(Ledger::open(&config.ledger)?);
     let code = rt.block_on(async move {
         if once {
-            once_through(config, shared).await
+            once_through(config, shared, signals).await
         } else {
-            daemon::run(config, shared).await
+            daemon::run(config, shared, signals).await
         }
     });
     // Blocking work still running (an image being encoded, a write) gets a bounded time.
@@ -34,8 +37,8 @@ pub fn run(config: Option<&Path>, once: bool) -> anyhow::Result<i32> {
 async fn once_through(
     config: Arc<crate::config::Config>,
     shared: Arc<Shared>,
+    mut signals: Signals,
 ) -> anyhow::Result<i32> {
-    let mut signals = Signals::new()?;
     let ctx = Arc::new(Ctx::new(config.clone(), shared.clone()));
     let all = (0..config.folders.len()).collect();
     let work = batch::run(ctx.clone(), Scope::Folders(all, Leftovers::Remove));

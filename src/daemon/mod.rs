@@ -65,8 +65,11 @@ struct Daemon {
 }
 
 /// Runs until a stop signal (exit code 0) or an invalid key (1).
-pub async fn run(config: Arc<Config>, shared: Arc<Shared>) -> anyhow::Result<i32> {
-    let signals = Signals::new()?;
+pub async fn run(
+    config: Arc<Config>,
+    shared: Arc<Shared>,
+    signals: Signals,
+) -> anyhow::Result<i32> {
     let (tx, rx) = mpsc::unbounded_channel();
     let mut d = Daemon {
         settler: Settler::new(settle_window(&config)),
