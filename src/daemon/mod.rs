@@ -269,6 +269,9 @@ impl Daemon {
             Err(e) => tracing::error!("{e:#}"),
         }
         log_tally(&ctx.tally);
+        if self.running.is_empty() {
+            release_free_memory();
+        }
         if Tally::get(&ctx.tally.pending) > 0 {
             let at = Instant::now() + self.config.network.poll_interval;
             self.repoll_at = Some(self.repoll_at.map_or(at, |t| t.min(at)));
@@ -358,6 +361,17 @@ enum Signal {
 
 /// SIGINT/SIGTERM/SIGHUP on Unix (subscribed once, before any work, so none is missed);
 /// Ctrl-C elsewhere.
+/// Hands the heap's free pages back to the system once no batch runs. A first pass over a
+/// big tree holds its whole work queue for a while; glibc keeps what was freed in its arenas
+/// (one per thread that allocated), so without this an idle daemon would keep the peak.
+fn release_free_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only walks the allocator's own free lists; it takes no pointers.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
 pub struct Signals {
     #[cfg(unix)]
     term: tokio::signal::unix::Signal,
