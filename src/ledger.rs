@@ -21,7 +21,7 @@ mod files;
 mod results;
 mod summary;
 
-pub use files::{path_str, FileRow, Stat};
+pub use files::{path_str, FileRow, Stat, Tracked};
 pub use results::{Extra, Job, Outcome, OutputRow, ResultRow};
 pub use summary::{FolderSummary, Summary};
 

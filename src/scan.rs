@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use crate::config::{Folder, Mode};
 use crate::content::{hash_file_sized, sniff_file, Format};
-use crate::ledger::{FileRow, Ledger, LedgerError, Stat, State};
+use crate::ledger::{FileRow, Ledger, LedgerError, Stat, State, Tracked};
 use crate::output::TEMP_PREFIX;
 
 /// What a scan of one folder found.
@@ -48,14 +48,6 @@ fn is_partial_name(name: &str) -> bool {
         || [".part", ".crdownload", ".tmp", ".download", ".partial"]
             .iter()
             .any(|s| name.to_ascii_lowercase().ends_with(s))
-}
-
-fn skip_entry(entry: &walkdir::DirEntry) -> bool {
-    entry.depth() > 0
-        && skip_name(
-            &entry.file_name().to_string_lossy(),
-            entry.file_type().is_dir(),
-        )
 }
 
 fn skip_name(name: &str, is_dir: bool) -> bool {
@@ -153,10 +145,9 @@ trait Keyed {
     fn key(&self) -> &str;
 }
 
-impl Keyed for FileRow {
+impl Keyed for Tracked {
     fn key(&self) -> &str {
-        // Rows are read from UTF-8 text, so this never falls back.
-        self.path.to_str().unwrap_or_default()
+        &self.path
     }
 }
 
@@ -215,19 +206,54 @@ impl<T: Keyed> Ordered<T> {
     }
 }
 
-/// Siblings in the order their paths sort in the ledger (byte order, a folder's contents
-/// after "name/"), so that a depth-first walk meets paths in ascending order.
-fn ledger_order(a: &walkdir::DirEntry, b: &walkdir::DirEntry) -> std::cmp::Ordering {
-    let key = |e: &walkdir::DirEntry| {
-        let slash: &[u8] = if e.file_type().is_dir() { b"/" } else { b"" };
-        (e.file_name().to_string_lossy().into_owned(), slash)
-    };
-    let (na, sa) = key(a);
-    let (nb, sb) = key(b);
-    na.as_bytes()
-        .iter()
-        .chain(sa)
-        .cmp(nb.as_bytes().iter().chain(sb))
+/// One entry of a folder, with the key that orders it among its siblings the way the
+/// ledger orders paths (byte order, a folder's contents after "name/"), so that a
+/// depth-first walk meets paths in ascending order.
+struct Child {
+    key: Vec<u8>,
+    entry: std::fs::DirEntry,
+    is_dir: bool,
+}
+
+/// A folder's entries that the scan looks at, in ledger order; hidden, housekeeping and
+/// partial files are left out (and, with `remove_temp`, the agent's own leftovers deleted).
+fn children(dir: &Path, remove_temp: bool) -> std::io::Result<Vec<Child>> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let Ok(kind) = entry.file_type() else {
+            continue; // vanished
+        };
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if remove_temp && kind.is_file() && name.starts_with(TEMP_PREFIX) {
+            // Only a killed run leaves these; the target beside it is intact (G2).
+            let _ = std::fs::remove_file(entry.path());
+            continue;
+        }
+        if skip_name(&name, kind.is_dir()) {
+            continue;
+        }
+        let mut key = name.as_bytes().to_vec();
+        if kind.is_dir() {
+            key.push(b'/');
+        }
+        out.push(Child {
+            key,
+            entry,
+            is_dir: kind.is_dir(),
+        });
+    }
+    out.sort_unstable_by(|a, b| a.key.cmp(&b.key));
+    Ok(out)
+}
+
+/// The ledger's side of one walked root: its file rows and its extras, in path order.
+struct Merge<'l> {
+    ledger: &'l Ledger,
+    root: &'l Path,
+    rows: Ordered<Tracked>,
+    extras: Ordered<String>,
 }
 
 /// One scan in progress: the walk of the tree merged with the ledger's rows of it.
@@ -266,96 +292,121 @@ impl<'a> Walk<'a> {
 
     /// A tracked file the walk passed without finding: gone, unless it is below a folder
     /// that could not be read.
-    fn unseen(&mut self, row: FileRow) {
-        if !self.unreadable.iter().any(|u| row.path.starts_with(u)) {
-            self.gone.push(row.path);
+    fn unseen(&mut self, row: Tracked) {
+        let path = PathBuf::from(row.path);
+        if !self.unreadable.iter().any(|u| path.starts_with(u)) {
+            self.gone.push(path);
         }
     }
 
     /// Walks `root` (a file or a folder; a missing one is simply not seen, so its rows are
     /// forgotten).
     fn tree(&mut self, ledger: &Ledger, root: &Path) -> Result<(), LedgerError> {
-        let mut rows = Ordered::<FileRow>::new();
-        let mut extras = Ordered::<String>::new();
-        let fetch_rows = |after: &str| ledger.files_under_page(root, after, PAGE);
-        let fetch_extras = |after: &str| ledger.extras_under_page(root, after, PAGE);
-        if std::fs::symlink_metadata(root).is_ok() {
-            let remove_temp = self.leftovers == Leftovers::Remove;
-            let walker = walkdir::WalkDir::new(root)
-                .follow_links(false)
-                .sort_by(ledger_order)
-                .into_iter()
-                .filter_entry(|e| {
-                    if remove_temp
-                        && e.file_type().is_file()
-                        && e.file_name().to_string_lossy().starts_with(TEMP_PREFIX)
-                    {
-                        // Only a killed run leaves these; the target beside it is intact (G2).
-                        let _ = std::fs::remove_file(e.path());
-                    }
-                    !skip_entry(e)
-                });
-            for entry in walker {
-                let entry = match entry {
-                    Ok(e) => e,
-                    Err(e) => {
-                        let path = e.path().unwrap_or(root).to_path_buf();
-                        self.problems.push(format!(
-                            "cannot read {}: {}; files below it are left as they were",
-                            path.display(),
-                            e.io_error()
-                                .map_or_else(|| e.to_string(), |io| io.to_string())
-                        ));
-                        self.unreadable.push(path);
-                        continue;
-                    }
-                };
-                if entry.depth() > 0 {
-                    self.entries += 1;
-                }
-                if !entry.file_type().is_file() {
-                    continue;
-                }
-                let path = entry.path();
-                let key = crate::ledger::path_str(path);
-                while let Some(r) = rows.pop_before(Some(&key), fetch_rows)? {
-                    self.known += 1;
-                    self.unseen(r);
-                }
-                let row = rows.pop_eq(&key, fetch_rows)?;
-                if row.is_some() {
-                    self.known += 1;
-                }
-                while extras.pop_before(Some(&key), fetch_extras)?.is_some() {}
-                let is_extra = extras.pop_eq(&key, fetch_extras)?.is_some();
-                let excluded = path
-                    .strip_prefix(&self.folder.path)
-                    .is_ok_and(|rel| self.folder.exclude.is_match(rel));
-                let meta = match entry.metadata() {
-                    Ok(m) if !excluded && !is_extra => m,
-                    // Excluded, the agent's own extra, or vanished between listing and stat.
-                    _ => {
-                        if let Some(r) = row {
-                            self.unseen(r);
-                        }
-                        continue;
-                    }
-                };
-                let stat = Stat::of(&meta);
-                match row {
-                    Some(r) if r.stat == stat && !r.hash.is_empty() => {
-                        self.unchanged += 1;
-                        if may_need_work(&r) {
-                            self.work.push(r);
-                        }
-                    }
-                    r => self.to_hash.push((path.to_path_buf(), meta, r)),
-                }
-            }
+        let mut m = Merge {
+            ledger,
+            root,
+            rows: Ordered::new(),
+            extras: Ordered::new(),
+        };
+        // A configured folder may itself be a symlink (a NAS share linked into place); links
+        // below it are never followed.
+        let meta = if root == self.folder.path {
+            std::fs::metadata(root)
+        } else {
+            std::fs::symlink_metadata(root)
+        };
+        match meta {
+            Ok(meta) if meta.is_dir() => self.walk_folder(&mut m, root)?,
+            Ok(meta) if meta.is_file() => self.file(&mut m, root, Ok(meta))?,
+            _ => {}
         }
-        while let Some(r) = rows.pop_before(None, fetch_rows)? {
+        while let Some(r) = m
+            .rows
+            .pop_before(None, |a| m.ledger.tracked_under_page(m.root, a, PAGE))?
+        {
             self.known += 1;
             self.unseen(r);
+        }
+        Ok(())
+    }
+
+    /// Walks one folder, depth first, its entries in ledger order.
+    fn walk_folder(&mut self, m: &mut Merge<'_>, dir: &Path) -> Result<(), LedgerError> {
+        let remove_temp = self.leftovers == Leftovers::Remove;
+        let entries = match children(dir, remove_temp) {
+            Ok(c) => c,
+            Err(e) => {
+                self.problems.push(format!(
+                    "cannot read {}: {e}; files below it are left as they were",
+                    dir.display()
+                ));
+                self.unreadable.push(dir.to_path_buf());
+                return Ok(());
+            }
+        };
+        for child in entries {
+            self.entries += 1;
+            let path = child.entry.path();
+            if child.is_dir {
+                self.walk_folder(m, &path)?;
+            } else if child.entry.file_type().is_ok_and(|t| t.is_file()) {
+                // Stat relative to the open folder, not by the whole path again.
+                let meta = child.entry.metadata();
+                self.file(m, &path, meta)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// One regular file met by the walk: pairs it with its ledger row, if any.
+    fn file(
+        &mut self,
+        m: &mut Merge<'_>,
+        path: &Path,
+        meta: std::io::Result<std::fs::Metadata>,
+    ) -> Result<(), LedgerError> {
+        let (ledger, root) = (m.ledger, m.root);
+        let rows = |after: &str| ledger.tracked_under_page(root, after, PAGE);
+        let extras = |after: &str| ledger.extras_under_page(root, after, PAGE);
+        let key = crate::ledger::path_str(path);
+        while let Some(r) = m.rows.pop_before(Some(&key), rows)? {
+            self.known += 1;
+            self.unseen(r);
+        }
+        let row = m.rows.pop_eq(&key, rows)?;
+        if row.is_some() {
+            self.known += 1;
+        }
+        while m.extras.pop_before(Some(&key), extras)?.is_some() {}
+        let is_extra = m.extras.pop_eq(&key, extras)?.is_some();
+        let excluded = !self.folder.exclude.is_empty()
+            && path
+                .strip_prefix(&self.folder.path)
+                .is_ok_and(|rel| self.folder.exclude.is_match(rel));
+        let meta = match meta {
+            Ok(m) if !excluded && !is_extra => m,
+            // Excluded, the agent's own extra, or vanished between listing and stat.
+            _ => {
+                if let Some(r) = row {
+                    self.unseen(r);
+                }
+                return Ok(());
+            }
+        };
+        let stat = Stat::of(&meta);
+        match row {
+            Some(r) if r.stat == stat && r.hashed => {
+                self.unchanged += 1;
+                if may_need_work(r.state, r.hashed) {
+                    // Rare once a tree is settled: the whole row only for these.
+                    self.work.extend(ledger.file(path)?);
+                }
+            }
+            Some(_) => {
+                let previous = ledger.file(path)?;
+                self.to_hash.push((path.to_path_buf(), meta, previous))
+            }
+            None => self.to_hash.push((path.to_path_buf(), meta, None)),
         }
         Ok(())
     }
@@ -397,7 +448,11 @@ impl<'a> Walk<'a> {
         ledger.upsert_files(&changed)?;
         let forgotten = ledger.forget(&gone)?;
         let hashed = changed.len();
-        work.extend(changed.into_iter().filter(may_need_work));
+        work.extend(
+            changed
+                .into_iter()
+                .filter(|r| may_need_work(r.state, !r.hash.is_empty())),
+        );
         work.sort_by(|a, b| a.path.cmp(&b.path));
         Ok(ScanReport {
             files: work,
@@ -411,10 +466,10 @@ impl<'a> Walk<'a> {
 
 /// Whether a row's state leaves anything to do (the plan decides the rest): settled files
 /// (optimized, restored, skipped, failed unreadable) are not kept in memory.
-fn may_need_work(row: &FileRow) -> bool {
-    match row.state {
+fn may_need_work(state: State, hashed: bool) -> bool {
+    match state {
         State::Optimized | State::Restored | State::Skipped => false,
-        State::Failed => !row.hash.is_empty(),
+        State::Failed => hashed,
         State::New | State::Queued | State::Uploading | State::Pending => true,
     }
 }

@@ -27,6 +27,16 @@ impl Stat {
     }
 }
 
+/// The little the scan reads of every tracked file (the whole row only when it matters).
+#[derive(Debug, Clone)]
+pub struct Tracked {
+    pub path: String,
+    pub stat: Stat,
+    /// Whether a hash is recorded (a file that could not be read has none).
+    pub hashed: bool,
+    pub state: State,
+}
+
 #[derive(Debug, Clone)]
 pub struct FileRow {
     pub path: PathBuf,
@@ -96,14 +106,31 @@ impl Ledger {
             .optional()?)
     }
 
-    /// Up to `limit` tracked files at or below `path` that sort after `after`, in path order:
-    /// one page of the scan's ordered walk through the ledger.
-    pub fn files_under_page(&self, path: &Path, after: &str, limit: usize) -> Result<Vec<FileRow>> {
+    /// Up to `limit` tracked files at or below `path` that sort after `after`, in path order,
+    /// with just what tells whether they changed: one page of the scan's ordered walk.
+    pub fn tracked_under_page(
+        &self,
+        path: &Path,
+        after: &str,
+        limit: usize,
+    ) -> Result<Vec<Tracked>> {
         let mut stmt = self.conn.prepare_cached(&format!(
-            "SELECT {COLUMNS} FROM files WHERE {PAGE} ORDER BY path LIMIT ?5"
+            "SELECT path, size, mtime_ns, inode, hash <> '', state FROM files
+             WHERE {PAGE} ORDER BY path LIMIT ?5"
         ))?;
         let [exact, from, to] = under(path);
-        let rows = stmt.query_map(params![exact, from, to, after, limit as i64], from_row)?;
+        let rows = stmt.query_map(params![exact, from, to, after, limit as i64], |r| {
+            Ok(Tracked {
+                path: r.get(0)?,
+                stat: Stat {
+                    size: r.get::<_, i64>(1)? as u64,
+                    mtime_ns: r.get(2)?,
+                    inode: r.get::<_, i64>(3)? as u64,
+                },
+                hashed: r.get(4)?,
+                state: State::parse(r.get_ref(5)?.as_str()?),
+            })
+        })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
