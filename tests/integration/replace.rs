@@ -438,3 +438,23 @@ fn hidden_nas_excluded_and_non_image_files_are_left_alone() {
     assert_eq!(status.total("failed"), 0, "{status}");
     assert_eq!(status.total("optimized"), 1, "{status}");
 }
+
+/// A NAS share is often linked into place: the configured folder itself may be a symlink.
+#[test]
+fn a_folder_that_is_a_symlink_is_followed() {
+    let emu = Emulator::start_with_key(KEY, 1000);
+    let env = TestEnv::new();
+    let real = env.path("real-photos");
+    std::fs::create_dir_all(&real).unwrap();
+    std::os::unix::fs::symlink(&real, env.path("linked")).unwrap();
+    env.configure(&Config::emulator(&emu).folders(vec![Folder::replace("linked")]));
+    let p = real.join("a.jpg");
+    write_file(&p, &images::photo_jpeg(120, 90, 9));
+    let original = read(&p);
+    env.run_once().expect_code(0);
+    assert_eq!(env.status().total("optimized"), 1);
+    assert_ne!(read(&p), original, "the file behind the link was optimized");
+    env.run_once()
+        .expect_code(0)
+        .expect_mentions(&["0 new or changed, 0 gone, 1 unchanged"]);
+}
