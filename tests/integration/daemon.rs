@@ -124,11 +124,7 @@ fn a_file_written_slowly_in_chunks_is_uploaded_once_when_complete() {
 fn a_burst_of_2000_files_is_processed_completely() {
     let emu = Emulator::start_with_key(KEY, 10_000);
     let env = TestEnv::new();
-    // The tests' 5 s request timeout is for fault tests; here 200 uploads of 10 files meet
-    // an emulator shrinking them on the same 2 cores as the rest of the suite. A request
-    // that times out after the service received it is sent again by design (a retry can
-    // cost a credit, SPEC §4), which is not what this test is about.
-    env.configure(&daemon_config(&emu).net("timeout_secs", "60"));
+    env.configure(&daemon_config(&emu));
     let mut d = start(&env);
     let n = 2000;
     for i in 0..n {
