@@ -25,6 +25,9 @@ pub struct ScanReport {
     pub forgotten: Vec<FileRow>,
     /// Things the user should know: unreadable folders and the like.
     pub problems: Vec<String>,
+    /// Files that changed while they were read (still being written): not recorded, to be
+    /// looked at again once they are quiet.
+    pub changing: Vec<PathBuf>,
 }
 
 /// Extensions that promise an image: such a file whose content is not one is reported.
@@ -424,8 +427,17 @@ impl<'a> Walk<'a> {
             ..
         } = self;
         let mut changed: Vec<FileRow> = Vec::new();
+        let mut changing = Vec::new();
         for (path, meta, content, previous) in hash_all(to_hash) {
             let stat = Stat::of(&meta);
+            let after = std::fs::symlink_metadata(&path).map(|m| Stat::of(&m));
+            if content.is_ok() && after.as_ref().is_ok_and(|a| *a != stat) {
+                // The hash may be of bytes the stat never saw (a copy in progress): a row
+                // pairing them would misdescribe the file, and the upload check would find
+                // its size wrong and send it again.
+                changing.push(path);
+                continue;
+            }
             let row = match content {
                 Ok((hash, format)) => {
                     if format.is_none() && !has_image_extension(&path) {
@@ -460,6 +472,7 @@ impl<'a> Walk<'a> {
             unchanged,
             forgotten,
             problems,
+            changing,
         })
     }
 }
@@ -563,6 +576,44 @@ fn hash_one(path: &Path, size: u64) -> std::io::Result<(String, Option<Format>)>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A file that grows while it is hashed (a copy in progress) must not be recorded with
+    /// the stat from before and the hash from after: that row would carry a wrong size.
+    #[test]
+    fn a_file_changing_while_hashed_is_deferred_not_recorded() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("photos");
+        std::fs::create_dir_all(&root).unwrap();
+        let file = root.join("a.jpg");
+        std::fs::write(&file, [0xFF, 0xD8, 0xFF, 0xE0]).unwrap();
+        let before = std::fs::metadata(&file).unwrap();
+        std::fs::write(&file, [0xFF, 0xD8, 0xFF, 0xE0, 1, 2, 3, 4, 5, 6]).unwrap();
+        let folder = Folder {
+            path: root.clone(),
+            mode: Mode::Replace,
+            output: None,
+            settings: crate::config::FolderSettings {
+                compression: crate::config::Compression::Lossy,
+                convert: vec![],
+                keep_exif: false,
+                resize: None,
+            },
+            exclude: globset::GlobSet::empty(),
+            watch: crate::config::WatchMode::Auto,
+        };
+        let mut ledger = Ledger::open(&dir.path().join("ledger.db")).unwrap();
+        let mut walk = Walk::new(&folder, Leftovers::Keep);
+        walk.to_hash.push((file.clone(), before, None));
+        let report = walk.finish(&mut ledger).unwrap();
+        assert_eq!(report.changing, vec![file.clone()]);
+        assert_eq!(report.hashed, 0);
+        assert!(ledger.file(&file).unwrap().is_none(), "nothing recorded");
+
+        // Once quiet, the same file is recorded with the stat that matches its bytes.
+        let report = scan_folder(&mut ledger, &folder, Leftovers::Keep).unwrap();
+        assert!(report.changing.is_empty());
+        assert_eq!(ledger.file(&file).unwrap().unwrap().stat.size, 10);
+    }
 
     #[test]
     fn partial_names_are_recognised() {

@@ -32,7 +32,8 @@ pub struct BatchEnd {
 
 pub async fn run(ctx: Arc<Ctx>, scope: Scope) -> anyhow::Result<BatchEnd> {
     let config = ctx.config.clone();
-    let (rows, gone) = tokio::task::spawn_blocking(move || scan(&config, scope)).await??;
+    let (rows, gone, changing) =
+        tokio::task::spawn_blocking(move || scan(&config, scope)).await??;
     let mut plan = {
         let ctx = ctx.clone();
         tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
@@ -41,9 +42,10 @@ pub async fn run(ctx: Arc<Ctx>, scope: Scope) -> anyhow::Result<BatchEnd> {
         })
         .await??
     };
-    let end = BatchEnd {
+    let mut end = BatchEnd {
         deferred: std::mem::take(&mut plan.deferred),
     };
+    end.deferred.extend(changing);
     let todo: usize = plan
         .works
         .iter()
@@ -57,13 +59,14 @@ pub async fn run(ctx: Arc<Ctx>, scope: Scope) -> anyhow::Result<BatchEnd> {
     Ok(end)
 }
 
-/// The rows to plan, per folder, and the rows of files that are gone.
-type Scanned = (Vec<(usize, Vec<FileRow>)>, Vec<FileRow>);
+/// The rows to plan, per folder; the rows of files that are gone; files still being written.
+type Scanned = (Vec<(usize, Vec<FileRow>)>, Vec<FileRow>, Vec<PathBuf>);
 
 fn scan(config: &crate::config::Config, scope: Scope) -> anyhow::Result<Scanned> {
     let mut ledger = Ledger::open(&config.ledger)?;
     let mut rows = Vec::new();
     let mut gone = Vec::new();
+    let mut changing = Vec::new();
     // A whole-folder scan always says what it found; the daemon's small scans only when
     // something changed.
     let whole = matches!(scope, Scope::Folders(..));
@@ -81,6 +84,13 @@ fn scan(config: &crate::config::Config, scope: Scope) -> anyhow::Result<Scanned>
             );
         }
         gone.extend(report.forgotten);
+        if !report.changing.is_empty() {
+            tracing::info!(
+                "{} file(s) changed while being read; they are taken once they are quiet",
+                report.changing.len()
+            );
+        }
+        changing.extend(report.changing);
         rows.push((i, report.files));
     };
     match scope {
@@ -102,5 +112,5 @@ fn scan(config: &crate::config::Config, scope: Scope) -> anyhow::Result<Scanned>
             one(i, report);
         }
     }
-    Ok((rows, gone))
+    Ok((rows, gone, changing))
 }
