@@ -2,7 +2,9 @@
 
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand};
+use clap::{ArgGroup, Parser, Subcommand};
+
+use crate::backup::prune::{parse_age, parse_size};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -52,5 +54,33 @@ pub enum Command {
         /// Files or folders.
         #[arg(required_unless_present = "all")]
         paths: Vec<PathBuf>,
+    },
+    /// Show how much space the backups take, or prune old ones.
+    Backups {
+        #[command(subcommand)]
+        action: Option<BackupsAction>,
+    },
+}
+#[derive(Debug, Subcommand)]
+pub enum BackupsAction {
+    /// Count and size of the backups, the oldest, and how many are still needed (default).
+    List,
+    /// Delete backups by age or to fit a total size. A backup whose file is still
+    /// optimized in place (the only copy of its original) is kept unless --force.
+    #[command(group(ArgGroup::new("limit").required(true).multiple(true).args(["older_than", "max_size"])))]
+    Prune {
+        /// Prune backups older than this: 90d, 12w, 36h (s, m, h, d, w).
+        #[arg(long, value_name = "AGE", value_parser = parse_age)]
+        older_than: Option<std::time::Duration>,
+        /// Prune the oldest backups until all of them fit in this size: 10GiB, 500MB.
+        #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+        max_size: Option<u64>,
+        /// Show what would be pruned, delete nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Also prune backups that are the only copy of an original (those files can then
+        /// never be restored).
+        #[arg(long)]
+        force: bool,
     },
 }

@@ -4,6 +4,7 @@
 
 mod support;
 
+mod backups;
 mod config;
 mod daemon;
 mod edits;
