@@ -55,6 +55,10 @@ pub enum Command {
         #[arg(required_unless_present = "all")]
         paths: Vec<PathBuf>,
     },
+    /// Check the config, the folders' permissions, the inotify limit and the API key, and
+    /// say what to fix.
+    #[command(visible_alias = "doctor")]
+    Check,
     /// Show how much space the backups take, or prune old ones.
     Backups {
         #[command(subcommand)]

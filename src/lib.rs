@@ -3,6 +3,7 @@
 //! copies. See ARCHITECTURE.md for how a byte travels from the scan to the disk.
 
 pub mod backup;
+pub mod check;
 pub mod cli;
 pub mod commands;
 pub mod config;

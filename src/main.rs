@@ -48,6 +48,7 @@ fn main() {
                 force: *force,
             },
         ),
+        Command::Check => commands::check::run(config),
         Command::Backups { action } => commands::backups::run(config, action.as_ref()),
     };
     let code = match result {

@@ -2,6 +2,7 @@
 //! exit 1, except an invalid config, which exits 2 (SPEC §1).
 
 pub mod backups;
+pub mod check;
 pub mod init;
 pub mod restore;
 pub mod run;

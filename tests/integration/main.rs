@@ -5,6 +5,7 @@
 mod support;
 
 mod backups;
+mod check;
 mod config;
 mod daemon;
 mod edits;
