@@ -1,5 +1,6 @@
-//! `run --once`: one batch over every folder, waiting for pending results, then a summary.
-//! `run`: the daemon (see `daemon`). Both hold the one-instance lock on the ledger.
+//! `run --once`: one batch over every folder, waiting for pending results, with a progress
+//! display, then a summary. `run`: the daemon (see `daemon`). Both hold the one-instance
+//! lock on the ledger.
 
 use std::path::Path;
 use std::sync::atomic::Ordering;
@@ -7,11 +8,13 @@ use std::sync::Arc;
 
 use crate::daemon::{self, Signals, GRACE};
 use crate::ledger::Ledger;
+use crate::logging::{self, LogFormat};
 use crate::pipeline::batch::{self, Scope};
 use crate::pipeline::{Ctx, Shared, Tally};
+use crate::progress::Progress;
 use crate::scan::Leftovers;
 
-pub fn run(config: Option<&Path>, once: bool) -> anyhow::Result<i32> {
+pub fn run(config: Option<&Path>, once: bool, log_format: LogFormat) -> anyhow::Result<i32> {
     let config = Arc::new(super::load(config)?);
     let _lock = crate::lock::acquire(&config.ledger)?;
     let shared = Shared::new(Ledger::open(&config.ledger)?);
@@ -21,7 +24,7 @@ pub fn run(config: Option<&Path>, once: bool) -> anyhow::Result<i32> {
         .build()?;
     let code = rt.block_on(async move {
         if once {
-            once_through(config, shared).await
+            once_through(config, shared, log_format).await
         } else {
             daemon::run(config, shared).await
         }
@@ -34,9 +37,11 @@ pub fn run(config: Option<&Path>, once: bool) -> anyhow::Result<i32> {
 async fn once_through(
     config: Arc<crate::config::Config>,
     shared: Arc<Shared>,
+    log_format: LogFormat,
 ) -> anyhow::Result<i32> {
     let mut signals = Signals::new()?;
     let ctx = Arc::new(Ctx::new(config.clone(), shared.clone()));
+    let progress = Progress::start(ctx.clone(), log_format);
     let all = (0..config.folders.len()).collect();
     let work = batch::run(ctx.clone(), Scope::Folders(all, Leftovers::Remove));
     tokio::pin!(work);
@@ -44,11 +49,12 @@ async fn once_through(
     loop {
         tokio::select! {
             end = &mut work => {
+                progress.finish().await;
                 end?;
                 break;
             }
             _ = signals.stop(), if !stopped => {
-                eprintln!("stopping: letting work in flight finish; pending results stay in the ledger");
+                logging::warn("stopping: letting work in flight finish; pending results stay in the ledger");
                 shared.stop.request();
                 stopped = true;
             }
@@ -62,11 +68,11 @@ fn summarize(t: &Tally) -> i32 {
     let get = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Relaxed);
     println!("done: {}", t.line());
     if let Some(fatal) = t.fatal() {
-        eprintln!("error: {fatal}");
+        logging::error(&format!("error: {fatal}"));
         return 1;
     }
     if get(&t.failed) > 0 {
-        eprintln!("some files failed; `shortpixel-agent status` lists them with the reason");
+        logging::warn("some files failed; `shortpixel-agent status` lists them with the reason");
         return 1;
     }
     0

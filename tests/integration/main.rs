@@ -6,6 +6,7 @@ mod support;
 
 mod backups;
 mod check;
+mod comforts;
 mod config;
 mod daemon;
 mod edits;
