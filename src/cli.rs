@@ -1,4 +1,6 @@
-//! The command line (SPEC §1), as clap derive types. Nothing here does work.
+//! The command line (SPEC §1), as clap derive types. Nothing here does work. The shell
+//! completions and the man pages are generated from these definitions, so they cannot
+//! drift from what the binary accepts.
 
 use std::path::PathBuf;
 
@@ -11,7 +13,10 @@ use crate::logging::LogFormat;
 #[command(
     name = "shortpixel-agent",
     version,
-    about = "Optimizes the images in your folders with ShortPixel or the built-in optimizer, keeping every original restorable."
+    about = "Optimizes the images in your folders with ShortPixel or the built-in optimizer, keeping every original restorable.",
+    after_help = "Config: --config FILE, else $SHORTPIXEL_AGENT_CONFIG, else the OS config dir \
+                  (~/.config/shortpixel-agent/config.toml on Linux). Start with `init FOLDER`, \
+                  then `check`."
 )]
 pub struct Cli {
     /// Config file (default: $SHORTPIXEL_AGENT_CONFIG, else the OS config dir).
@@ -78,7 +83,20 @@ pub enum Command {
         #[command(subcommand)]
         action: Option<BackupsAction>,
     },
+    /// Print a shell completion script to stdout.
+    Completions {
+        /// The shell to complete for.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff) to stdout, or write one page per command into a folder.
+    Man {
+        /// Write shortpixel-agent.1 and a page per subcommand into this folder.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
 }
+
 #[derive(Debug, Subcommand)]
 pub enum BackupsAction {
     /// Count and size of the backups, the oldest, and how many are still needed (default).

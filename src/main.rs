@@ -31,6 +31,8 @@ fn main() {
         ),
         Command::Check => commands::check::run(config),
         Command::Backups { action } => commands::backups::run(config, action.as_ref()),
+        Command::Completions { shell } => commands::docs::completions(*shell),
+        Command::Man { dir } => commands::docs::man(dir.as_deref()),
     };
     let code = match result {
         Ok(code) => code,

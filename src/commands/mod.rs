@@ -3,6 +3,7 @@
 
 pub mod backups;
 pub mod check;
+pub mod docs;
 pub mod init;
 pub mod restore;
 pub mod run;
