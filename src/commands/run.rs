@@ -1,6 +1,7 @@
 //! `run --once`: one batch over every folder, waiting for pending results, with a progress
-//! display, then a summary. `run`: the daemon (see `daemon`). Both hold the one-instance
-//! lock on the ledger.
+//! display, then a summary. `run`: the daemon (see `daemon`), which tells systemd it is
+//! ready once the config is loaded, the ledger open and the lock held. Both hold the
+//! one-instance lock on the ledger.
 
 use std::path::Path;
 use std::sync::atomic::Ordering;
@@ -26,12 +27,24 @@ pub fn run(config: Option<&Path>, once: bool, log_format: LogFormat) -> anyhow::
         if once {
             once_through(config, shared, log_format).await
         } else {
+            // Signal handlers go in before systemd is told we are ready: from then on a
+            // reload (SIGHUP) must never hit the default action, which would kill us.
+            let _early = Signals::new()?;
+            ready();
             daemon::run(config, shared).await
         }
     });
     // Blocking work still running (an image being encoded, a write) gets a bounded time.
     rt.shutdown_timeout(GRACE);
     code
+}
+
+/// Tells the service manager (systemd `Type=notify`) that the agent is up. Without
+/// `NOTIFY_SOCKET` (a terminal, launchd, Docker) this does nothing.
+fn ready() {
+    if let Err(e) = sd_notify::notify(&[sd_notify::NotifyState::Ready]) {
+        tracing::warn!("cannot tell systemd that the agent is ready: {e}");
+    }
 }
 
 async fn once_through(

@@ -14,6 +14,7 @@ mod errors;
 mod local;
 mod mirror;
 mod optimizer;
+mod packaging;
 mod pending;
 mod replace;
 mod restore;
