@@ -2,7 +2,8 @@
 //! and packaged config parses as a real config; the systemd units pass `systemd-analyze
 //! verify` (with the real binary's path put in); the launchd and Task Scheduler files are
 //! well-formed XML with the keys those need; the Docker files name only files that exist and
-//! the entry point really drops to PUID:PGID; and the daemon tells systemd when it is ready.
+//! the entry point really drops to PUID:PGID; the .deb builds from the test build and holds
+//! what the README promises; and the daemon tells systemd when it is ready.
 //!
 //! Docker itself cannot run here (no engine), so the image is never built by these tests.
 
@@ -72,7 +73,7 @@ fn every_example_and_packaged_config_parses_as_a_real_config() {
     for rel in examples
         .iter()
         .map(String::as_str)
-        .chain(["packaging/docker/config.toml"])
+        .chain(["packaging/deb/config.toml", "packaging/docker/config.toml"])
     {
         let root = tempfile::tempdir().unwrap();
         loaded.insert(rel.to_owned(), load_rerooted(rel, root.path()));
@@ -101,6 +102,9 @@ fn every_example_and_packaged_config_parses_as_a_real_config() {
     assert!(low.folders[0].exclude.is_match("2024/photo-150x150.jpg"));
     assert!(!low.folders[0].exclude.is_match("2024/photo.jpg"));
 
+    let deb = &loaded["packaging/deb/config.toml"];
+    assert!(deb.ledger.ends_with("var/lib/shortpixel-agent/ledger.db"));
+    assert_eq!(deb.folders[0].mode, Mode::Mirror);
     let docker = &loaded["packaging/docker/config.toml"];
     assert!(docker.backup_dir.ends_with("data/backups"));
 }
@@ -124,7 +128,7 @@ fn verify_unit(unit_text: &str, dir: &Path, exec: &str, user: bool, env: &[(&str
         cmd.arg("--user");
     }
     if !env.iter().any(|(k, _)| *k == "MANPATH") {
-        // The man page is not installed here.
+        // The man page is checked where it is installed (the .deb test).
         cmd.arg("--man=no");
     }
     cmd.arg(&unit)
@@ -184,10 +188,16 @@ fn the_user_unit_passes_systemd_analyze_as_packaged_and_as_the_readme_installs_i
     let dir = tempfile::tempdir().unwrap();
     verify_unit(&unit, &dir.path().join("deb"), bin(), true, &[]);
 
-    // After `cargo install`, the user unit is pointed at ~/.cargo/bin (%h is $HOME).
+    // After `cargo install`, the README's sed points it at ~/.cargo/bin (%h is $HOME).
     let home = dir.path().join("home");
     std::fs::create_dir_all(home.join(".cargo/bin")).unwrap();
     std::os::unix::fs::symlink(bin(), home.join(".cargo/bin/shortpixel-agent")).unwrap();
+    let readme = text("README.md");
+    let sed = "sed 's|/usr/bin/shortpixel-agent|%h/.cargo/bin/shortpixel-agent|'";
+    assert!(
+        readme.contains(sed),
+        "the README installs the user unit with {sed}"
+    );
     let installed = unit.replace(
         "/usr/bin/shortpixel-agent",
         "%h/.cargo/bin/shortpixel-agent",
@@ -251,6 +261,11 @@ fn the_launchd_agent_is_a_well_formed_plist_that_runs_the_daemon_at_login() {
             .unwrap()
             .starts_with("__HOME__/Library/Logs/"));
     }
+    let readme = text("README.md");
+    assert!(
+        readme.contains("sed \"s|__HOME__|$HOME|g\" packaging/macos/shortpixel-agent.plist"),
+        "the README says how to fill in __HOME__"
+    );
 }
 
 #[test]
@@ -455,4 +470,137 @@ fn the_daemon_tells_systemd_it_is_ready_once_it_holds_the_ledger() {
         socket.recv(&mut buf).is_err(),
         "no READY=1 for a broken config"
     );
+}
+
+#[test]
+fn the_deb_builds_from_the_test_build_and_holds_what_the_readme_promises() {
+    let target = Path::new(bin()).parent().unwrap().parent().unwrap();
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let has_cargo_deb = Command::new(&cargo)
+        .args(["deb", "--version"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert!(
+        has_cargo_deb,
+        "cargo-deb is not installed: `cargo install cargo-deb --version 3.8.0 --locked` \
+         (the README's test command and .ci/run install it)"
+    );
+    let out_dir = tempfile::tempdir().unwrap();
+    let deb = out_dir.path().join("shortpixel-agent.deb");
+    // The binary the tests run, not a release build: `--profile dev --no-build`.
+    let built = Command::new(&cargo)
+        .args([
+            "deb",
+            "--no-build",
+            "--profile",
+            "dev",
+            "--locked",
+            "--fast",
+            "--output",
+        ])
+        .arg(&deb)
+        .current_dir(repo())
+        .env("CARGO_TARGET_DIR", target)
+        .output()
+        .unwrap();
+    assert!(
+        built.status.success(),
+        "cargo deb failed:\n{}",
+        String::from_utf8_lossy(&built.stderr)
+    );
+
+    let listing = dpkg_deb(&["-c"], &deb);
+    let mut missing = Vec::new();
+    for path in [
+        "./usr/bin/shortpixel-agent",
+        "./etc/shortpixel-agent/config.toml",
+        "./usr/lib/systemd/system/shortpixel-agent.service",
+        "./usr/lib/systemd/user/shortpixel-agent.service",
+        "./usr/share/man/man1/shortpixel-agent.1.gz",
+        "./usr/share/man/man1/shortpixel-agent-backups-prune.1.gz",
+        "./usr/share/bash-completion/completions/shortpixel-agent",
+        "./usr/share/zsh/vendor-completions/_shortpixel-agent",
+        "./usr/share/fish/vendor_completions.d/shortpixel-agent.fish",
+        "./usr/share/doc/shortpixel-agent/README.md",
+        "./usr/share/doc/shortpixel-agent/copyright",
+        "./usr/share/doc/shortpixel-agent/examples/nas-mirror.toml",
+    ] {
+        if !listing.lines().any(|l| l.ends_with(&format!(" {path}"))) {
+            missing.push(path);
+        }
+    }
+    assert!(missing.is_empty(), "the .deb lacks {missing:?}:\n{listing}");
+    assert!(
+        listing.lines().any(|l| l.starts_with("-rw-r----- 0/0")
+            && l.ends_with("./etc/shortpixel-agent/config.toml")),
+        "the config may hold the key: not world-readable\n{listing}"
+    );
+
+    let control = out_dir.path().join("control");
+    let status = Command::new("dpkg-deb")
+        .arg("-e")
+        .arg(&deb)
+        .arg(&control)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let conffiles = std::fs::read_to_string(control.join("conffiles")).unwrap();
+    assert!(conffiles
+        .lines()
+        .any(|l| l == "/etc/shortpixel-agent/config.toml"));
+    let postinst = std::fs::read_to_string(control.join("postinst")).unwrap();
+    assert!(
+        postinst.contains("useradd --system"),
+        "postinst creates the service user"
+    );
+    assert!(
+        !postinst.contains("#DEBHELPER#"),
+        "the systemd snippets were filled in"
+    );
+    // Not enabled or started on a first install (the config must be edited first); an
+    // upgrade restarts it only if it runs.
+    assert!(postinst.contains("was-enabled") && postinst.contains("try-restart"));
+    assert!(!postinst.contains("_dh_action=start"), "{postinst}");
+
+    // What the package installs works: the binary runs, the unit verifies against it with
+    // the packaged man page, and the packaged config loads.
+    let root = out_dir.path().join("root");
+    let status = Command::new("dpkg-deb")
+        .arg("-x")
+        .arg(&deb)
+        .arg(&root)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let packaged = root.join("usr/bin/shortpixel-agent");
+    let version = Command::new(&packaged).arg("--version").output().unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&version.stdout).trim(),
+        format!("shortpixel-agent {}", env!("CARGO_PKG_VERSION"))
+    );
+    let unit =
+        std::fs::read_to_string(root.join("usr/lib/systemd/system/shortpixel-agent.service"))
+            .unwrap();
+    verify_unit(
+        &unit,
+        &out_dir.path().join("verify"),
+        packaged.to_str().unwrap(),
+        false,
+        &[("MANPATH", root.join("usr/share/man").to_str().unwrap())],
+    );
+}
+
+/// `dpkg-deb ARGS DEB`'s stdout; fails the test if it fails.
+fn dpkg_deb(args: &[&str], deb: &Path) -> String {
+    let out = Command::new("dpkg-deb")
+        .args(args)
+        .arg(deb)
+        .output()
+        .expect("dpkg-deb must be installed (Debian's dpkg package)");
+    assert!(
+        out.status.success(),
+        "dpkg-deb {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
