@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 use crate::content::hash_bytes;
 use crate::output::{self, Carry, IoError};
 
+pub mod prune;
+
 #[derive(Debug, Clone)]
 pub struct BackupStore {
     dir: PathBuf,
@@ -25,6 +27,11 @@ impl BackupStore {
         BackupStore {
             dir: dir.to_path_buf(),
         }
+    }
+
+    /// The folder the store lives in.
+    pub fn dir(&self) -> &Path {
+        &self.dir
     }
 
     pub fn path_for(&self, hash: &str) -> PathBuf {

@@ -1,19 +1,40 @@
-//! The command line (SPEC §1), as clap derive types. Nothing here does work.
+//! The command line (SPEC §1), as clap derive types. Nothing here does work. The shell
+//! completions and the man pages are generated from these definitions, so they cannot
+//! drift from what the binary accepts.
 
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand};
+use clap::{ArgGroup, Parser, Subcommand};
+
+use crate::backup::prune::{parse_age, parse_size};
+use crate::logging::LogFormat;
 
 #[derive(Debug, Parser)]
 #[command(
     name = "shortpixel-agent",
     version,
-    about = "Optimizes the images in your folders with ShortPixel or the built-in optimizer, keeping every original restorable."
+    about = "Optimizes the images in your folders with ShortPixel or the built-in optimizer, keeping every original restorable.",
+    after_help = "Config: --config FILE, else $SHORTPIXEL_AGENT_CONFIG, else the OS config dir \
+                  (~/.config/shortpixel-agent/config.toml on Linux). Start with `init FOLDER`, \
+                  then `check`."
 )]
 pub struct Cli {
     /// Config file (default: $SHORTPIXEL_AGENT_CONFIG, else the OS config dir).
     #[arg(long, global = true, value_name = "FILE")]
     pub config: Option<PathBuf>,
+
+    /// How log lines on stderr look: "text" for people, "json" (one object per line) for
+    /// log collectors.
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        value_name = "FORMAT",
+        env = "SHORTPIXEL_AGENT_LOG_FORMAT",
+        hide_env_values = true,
+        default_value = "text"
+    )]
+    pub log_format: LogFormat,
 
     #[command(subcommand)]
     pub command: Command,
@@ -52,5 +73,50 @@ pub enum Command {
         /// Files or folders.
         #[arg(required_unless_present = "all")]
         paths: Vec<PathBuf>,
+    },
+    /// Check the config, the folders' permissions, the inotify limit and the API key, and
+    /// say what to fix.
+    #[command(visible_alias = "doctor")]
+    Check,
+    /// Show how much space the backups take, or prune old ones.
+    Backups {
+        #[command(subcommand)]
+        action: Option<BackupsAction>,
+    },
+    /// Print a shell completion script to stdout.
+    Completions {
+        /// The shell to complete for.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff) to stdout, or write one page per command into a folder.
+    Man {
+        /// Write shortpixel-agent.1 and a page per subcommand into this folder.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BackupsAction {
+    /// Count and size of the backups, the oldest, and how many are still needed (default).
+    List,
+    /// Delete backups by age or to fit a total size. A backup whose file is still
+    /// optimized in place (the only copy of its original) is kept unless --force.
+    #[command(group(ArgGroup::new("limit").required(true).multiple(true).args(["older_than", "max_size"])))]
+    Prune {
+        /// Prune backups older than this: 90d, 12w, 36h (s, m, h, d, w).
+        #[arg(long, value_name = "AGE", value_parser = parse_age)]
+        older_than: Option<std::time::Duration>,
+        /// Prune the oldest backups until all of them fit in this size: 10GiB, 500MB.
+        #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+        max_size: Option<u64>,
+        /// Show what would be pruned, delete nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Also prune backups that are the only copy of an original (those files can then
+        /// never be restored).
+        #[arg(long)]
+        force: bool,
     },
 }

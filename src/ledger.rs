@@ -17,10 +17,12 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 
+mod backups;
 mod files;
 mod results;
 mod summary;
 
+pub use backups::{BackupRow, BackupTotals};
 pub use files::{path_str, FileRow, Stat, Tracked};
 pub use results::{Extra, Job, Outcome, OutputRow, ResultRow};
 pub use summary::{FolderSummary, Summary};
@@ -99,7 +101,8 @@ impl State {
 }
 
 /// Schema steps, oldest first. Append only: never edit a step that has shipped.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE files (
     path      TEXT PRIMARY KEY,
     folder    TEXT NOT NULL,
@@ -153,7 +156,10 @@ CREATE TABLE extras (
     hash   TEXT NOT NULL
 );
 CREATE INDEX extras_source ON extras(source);
-"#];
+"#,
+    // 2: when a backup was pruned (`backups prune`), so restore can say so.
+    "ALTER TABLE backups ADD COLUMN pruned INTEGER;",
+];
 
 pub struct Ledger {
     conn: Connection,
@@ -242,10 +248,13 @@ impl Ledger {
         Ok(out)
     }
 
-    /// A counter that grows with each scan, used to find rows a scan did not see.
+    /// Records that the original `hash` is in the backup store (flushed and verified).
     pub fn record_backup(&self, hash: &str, size: u64) -> Result<()> {
         self.conn.execute(
-            "INSERT OR IGNORE INTO backups (hash, size, created) VALUES (?1, ?2, ?3)",
+            // A backup made again after it was pruned starts afresh.
+            "INSERT INTO backups (hash, size, created) VALUES (?1, ?2, ?3)
+             ON CONFLICT(hash) DO UPDATE SET created = excluded.created, pruned = NULL
+             WHERE backups.pruned IS NOT NULL",
             params![hash, size as i64, now()],
         )?;
         Ok(())

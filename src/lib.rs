@@ -3,6 +3,7 @@
 //! copies. See ARCHITECTURE.md for how a byte travels from the scan to the disk.
 
 pub mod backup;
+pub mod check;
 pub mod cli;
 pub mod commands;
 pub mod config;
@@ -10,9 +11,11 @@ pub mod content;
 pub mod daemon;
 pub mod ledger;
 pub mod lock;
+pub mod logging;
 pub mod optimize;
 pub mod output;
 pub mod pipeline;
+pub mod progress;
 pub mod restore;
 pub mod scan;
 pub mod status;

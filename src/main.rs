@@ -9,30 +9,11 @@ use shortpixel_agent::restore::Options;
 
 fn main() {
     let cli = Cli::parse();
-    let mut filter = tracing_subscriber::EnvFilter::try_from_env("SHORTPIXEL_AGENT_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    // The HTTP stack's own debug output is noise to a user, and at trace level it could
-    // show request contents; keep it at info whatever the user asks for (G8). oxipng
-    // narrates every PNG at info; the agent reports the outcome itself.
-    for quiet in [
-        "hyper=info",
-        "hyper_util=info",
-        "reqwest=info",
-        "h2=info",
-        "rustls=info",
-        "oxipng=warn",
-    ] {
-        filter = filter.add_directive(quiet.parse().expect("static directive"));
-    }
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_target(false)
-        .init();
+    shortpixel_agent::logging::init(cli.log_format);
     let config = cli.config.as_deref();
     let result = match &cli.command {
         Command::Init { folders } => commands::init::run(config, folders),
-        Command::Run { once } => commands::run::run(config, *once),
+        Command::Run { once } => commands::run::run(config, *once, cli.log_format),
         Command::Status { json } => commands::status::run(config, *json),
         Command::Restore {
             dry_run,
@@ -48,15 +29,19 @@ fn main() {
                 force: *force,
             },
         ),
+        Command::Check => commands::check::run(config),
+        Command::Backups { action } => commands::backups::run(config, action.as_ref()),
+        Command::Completions { shell } => commands::docs::completions(*shell),
+        Command::Man { dir } => commands::docs::man(dir.as_deref()),
     };
     let code = match result {
         Ok(code) => code,
         Err(e) if e.downcast_ref::<ConfigError>().is_some() => {
-            eprintln!("error: {e}");
+            shortpixel_agent::logging::error(&format!("error: {e}"));
             2
         }
         Err(e) => {
-            eprintln!("error: {e:#}");
+            shortpixel_agent::logging::error(&format!("error: {e:#}"));
             1
         }
     };

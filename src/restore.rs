@@ -118,7 +118,16 @@ pub fn restore_one(
     }
     let original = match backups.read(orig_hash) {
         Ok(b) => b,
-        Err(e) => return Ok(Outcome::Refused(format!("the backup cannot be used: {e}"))),
+        Err(e) => {
+            // A pruned backup is a decision someone made, not damage: say so.
+            if let Some(when) = ledger.pruned_on(orig_hash)? {
+                return Ok(Outcome::Refused(format!(
+                    "its backup was pruned on {} (`backups prune`); the original cannot be restored",
+                    crate::backup::prune::date(when)
+                )));
+            }
+            return Ok(Outcome::Refused(format!("the backup cannot be used: {e}")));
+        }
     };
     // Never write one format's bytes under another's name (e.g. a copied .webp result).
     let backup_format = crate::content::sniff(&original).map(|f| f.as_str());

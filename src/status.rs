@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use crate::config::{Config, Mode};
-use crate::ledger::{FolderSummary, Ledger, Summary};
+use crate::ledger::{BackupTotals, FolderSummary, Ledger, Summary};
 use crate::optimize::shortpixel::Credits;
 
 #[derive(Debug, Serialize)]
@@ -23,6 +23,8 @@ pub struct Report {
     pub skipped: Vec<SkipReason>,
     /// Skipped files by name (the first 1000), with the reason.
     pub skipped_files: Vec<Failure>,
+    /// Originals in the backup store, and those pruned.
+    pub backups: BackupTotals,
 }
 
 #[derive(Debug, Serialize)]
@@ -69,6 +71,10 @@ pub fn report(
         Some(l) => l.summary()?,
         None => Summary::default(),
     };
+    let backups = match ledger {
+        Some(l) => l.backup_totals()?,
+        None => BackupTotals::default(),
+    };
     let mut totals = FolderSummary::default();
     let folders: Vec<FolderReport> = config
         .folders
@@ -111,6 +117,7 @@ pub fn report(
             .into_iter()
             .map(|(path, reason)| Failure { path, reason })
             .collect(),
+        backups,
     })
 }
 
@@ -144,6 +151,23 @@ pub fn render(r: &Report) -> String {
             );
         }
         None => {}
+    }
+    let b = &r.backups;
+    if b.files + b.pruned > 0 {
+        let _ = write!(
+            out,
+            "backups:  {} original(s), {}",
+            b.files,
+            human_bytes(b.bytes)
+        );
+        if b.pruned > 0 {
+            let _ = write!(
+                out,
+                "; {} pruned, {} optimized file(s) can no longer be restored",
+                b.pruned, b.unrestorable
+            );
+        }
+        let _ = writeln!(out, " (`backups` for details)");
     }
     let _ = writeln!(out);
     let _ = writeln!(
@@ -186,6 +210,12 @@ pub fn render(r: &Report) -> String {
             pct
         );
     }
+    if r.failures.len() > 5 {
+        let _ = writeln!(out, "\nfailures by reason:");
+        for (reason, n) in top_reasons(&r.failures).into_iter().take(5) {
+            let _ = writeln!(out, "  {n:>6}  {reason}");
+        }
+    }
     if !r.failures.is_empty() {
         let _ = writeln!(out, "\nfailures ({}):", r.failures.len());
         for f in r.failures.iter().take(20) {
@@ -227,6 +257,17 @@ pub fn render(r: &Report) -> String {
     out
 }
 
+/// Distinct failure reasons, most common first.
+fn top_reasons(failures: &[Failure]) -> Vec<(&str, usize)> {
+    let mut counts = std::collections::BTreeMap::<&str, usize>::new();
+    for f in failures {
+        *counts.entry(f.reason.as_str()).or_default() += 1;
+    }
+    let mut v: Vec<(&str, usize)> = counts.into_iter().collect();
+    v.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+    v
+}
+
 fn shorten(p: &Path, max: usize) -> String {
     let s = p.display().to_string();
     let n = s.chars().count();
@@ -256,6 +297,16 @@ pub fn human_bytes(n: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn failures_are_grouped_by_reason_most_common_first() {
+        let f = |p: &str, r: &str| Failure {
+            path: p.into(),
+            reason: r.into(),
+        };
+        let failures = [f("/a", "corrupt"), f("/b", "too big"), f("/c", "corrupt")];
+        assert_eq!(top_reasons(&failures), vec![("corrupt", 2), ("too big", 1)]);
+    }
 
     #[test]
     fn human_units() {

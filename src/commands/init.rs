@@ -39,16 +39,15 @@ pub fn run(config: Option<&Path>, folders: &[PathBuf]) -> anyhow::Result<i32> {
         .with_context(|| format!("while creating {}", path.display()))?;
     std::io::Write::write_all(&mut file, text.as_bytes())?;
     println!("wrote {}", path.display());
+    // Name the config in the next commands only when they would not find it by themselves.
+    let flag = match config {
+        Some(c) => format!(" --config {}", c.display()),
+        None => String::new(),
+    };
     if folders.is_empty() {
-        println!(
-            "edit the [[folder]] path in it, then run: shortpixel-agent --config {} run --once",
-            path.display()
-        );
+        println!("edit the [[folder]] path in it, then run: shortpixel-agent{flag} check");
     } else {
-        println!(
-            "next: shortpixel-agent --config {} run --once",
-            path.display()
-        );
+        println!("next: `shortpixel-agent{flag} check`, then `shortpixel-agent{flag} run --once`");
     }
     Ok(0)
 }

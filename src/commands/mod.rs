@@ -1,6 +1,9 @@
 //! One file per subcommand. Each returns the process exit code; errors that reach `main`
 //! exit 1, except an invalid config, which exits 2 (SPEC §1).
 
+pub mod backups;
+pub mod check;
+pub mod docs;
 pub mod init;
 pub mod restore;
 pub mod run;

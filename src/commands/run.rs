@@ -1,5 +1,7 @@
-//! `run --once`: one batch over every folder, waiting for pending results, then a summary.
-//! `run`: the daemon (see `daemon`). Both hold the one-instance lock on the ledger.
+//! `run --once`: one batch over every folder, waiting for pending results, with a progress
+//! display, then a summary. `run`: the daemon (see `daemon`), which tells systemd it is
+//! ready once the config is loaded, the ledger open and the lock held. Both hold the
+//! one-instance lock on the ledger.
 
 use std::path::Path;
 use std::sync::atomic::Ordering;
@@ -7,11 +9,13 @@ use std::sync::Arc;
 
 use crate::daemon::{self, Signals, GRACE};
 use crate::ledger::Ledger;
+use crate::logging::{self, LogFormat};
 use crate::pipeline::batch::{self, Scope};
 use crate::pipeline::{Ctx, Shared, Tally};
+use crate::progress::Progress;
 use crate::scan::Leftovers;
 
-pub fn run(config: Option<&Path>, once: bool) -> anyhow::Result<i32> {
+pub fn run(config: Option<&Path>, once: bool, log_format: LogFormat) -> anyhow::Result<i32> {
     let config = Arc::new(super::load(config)?);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -24,8 +28,11 @@ pub fn run(config: Option<&Path>, once: bool) -> anyhow::Result<i32> {
     let shared = Shared::new(Ledger::open(&config.ledger)?);
     let code = rt.block_on(async move {
         if once {
-            once_through(config, shared, signals).await
+            once_through(config, shared, signals, log_format).await
         } else {
+            // The signal handlers are in (above), so a reload can never hit the default
+            // action: systemd may be told we are ready.
+            ready();
             daemon::run(config, shared, signals).await
         }
     });
@@ -34,12 +41,22 @@ pub fn run(config: Option<&Path>, once: bool) -> anyhow::Result<i32> {
     code
 }
 
+/// Tells the service manager (systemd `Type=notify`) that the agent is up. Without
+/// `NOTIFY_SOCKET` (a terminal, launchd, Docker) this does nothing.
+fn ready() {
+    if let Err(e) = sd_notify::notify(&[sd_notify::NotifyState::Ready]) {
+        tracing::warn!("cannot tell systemd that the agent is ready: {e}");
+    }
+}
+
 async fn once_through(
     config: Arc<crate::config::Config>,
     shared: Arc<Shared>,
     mut signals: Signals,
+    log_format: LogFormat,
 ) -> anyhow::Result<i32> {
     let ctx = Arc::new(Ctx::new(config.clone(), shared.clone()));
+    let progress = Progress::start(ctx.clone(), log_format);
     let all = (0..config.folders.len()).collect();
     let work = batch::run(ctx.clone(), Scope::Folders(all, Leftovers::Remove));
     tokio::pin!(work);
@@ -47,11 +64,12 @@ async fn once_through(
     loop {
         tokio::select! {
             end = &mut work => {
+                progress.finish().await;
                 end?;
                 break;
             }
             _ = signals.stop(), if !stopped => {
-                eprintln!("stopping: letting work in flight finish; pending results stay in the ledger");
+                logging::warn("stopping: letting work in flight finish; pending results stay in the ledger");
                 shared.stop.request();
                 stopped = true;
             }
@@ -65,11 +83,11 @@ fn summarize(t: &Tally) -> i32 {
     let get = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Relaxed);
     println!("done: {}", t.line());
     if let Some(fatal) = t.fatal() {
-        eprintln!("error: {fatal}");
+        logging::error(&format!("error: {fatal}"));
         return 1;
     }
     if get(&t.failed) > 0 {
-        eprintln!("some files failed; `shortpixel-agent status` lists them with the reason");
+        logging::warn("some files failed; `shortpixel-agent status` lists them with the reason");
         return 1;
     }
     0

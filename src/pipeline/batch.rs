@@ -52,6 +52,7 @@ pub async fn run(ctx: Arc<Ctx>, scope: Scope) -> anyhow::Result<BatchEnd> {
         .chain(plan.polls.iter().map(|(w, _)| w))
         .map(|w| w.files.len())
         .sum();
+    ctx.tally.expect(todo as u64);
     if todo > 0 {
         tracing::info!("{todo} file(s) to optimize");
     }

@@ -147,6 +147,9 @@ pub struct Tally {
     pub uploads: AtomicU64,
     pub bytes_before: AtomicU64,
     pub bytes_after: AtomicU64,
+    /// Files this batch expects to have counted when it ends (see [`Tally::expect`]); read
+    /// by progress displays, 0 until the plan is made.
+    pub planned: AtomicU64,
     /// A condition that stopped the run early (invalid key, no credits).
     pub fatal: Mutex<Option<(Halt, String)>>,
 }
@@ -178,6 +181,26 @@ impl Tally {
         ]
         .iter()
         .all(|c| Tally::get(c) == 0)
+    }
+
+    /// Files counted so far (each file ends in exactly one of these counters).
+    pub fn files_done(&self) -> u64 {
+        [
+            &self.optimized,
+            &self.already_optimal,
+            &self.skipped,
+            &self.failed,
+            &self.pending,
+        ]
+        .iter()
+        .map(|c| Tally::get(c))
+        .sum()
+    }
+
+    /// Records, once planned, that `more` files are still to be counted.
+    pub fn expect(&self, more: u64) {
+        self.planned
+            .store(self.files_done() + more, Ordering::Relaxed);
     }
 
     /// "N optimized, N already optimal, …; saved X", for the summary and the daemon's log.

@@ -4,6 +4,9 @@
 
 mod support;
 
+mod backups;
+mod check;
+mod comforts;
 mod config;
 mod daemon;
 mod edits;
@@ -11,6 +14,7 @@ mod errors;
 mod local;
 mod mirror;
 mod optimizer;
+mod packaging;
 mod pending;
 mod replace;
 mod restore;

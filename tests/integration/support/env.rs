@@ -133,15 +133,58 @@ impl TestEnv {
     }
 
     pub fn spawn_in(&self, cwd: &Path, args: &[&str], vars: &[(&str, &str)]) -> Running {
+        self.spawn_via(&[], cwd, args, vars)
+    }
+
+    /// Runs the agent with root's power to read and write anything taken away, so
+    /// permission bits apply to it as they do to a service user. As root (CI, containers)
+    /// it runs under `setpriv` without CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH; as
+    /// anyone else it runs as is.
+    pub fn run_unprivileged(&self, args: &[&str], vars: &[(&str, &str)]) -> Outcome {
+        let wrapper: &[&str] = if is_root() {
+            &["setpriv", "--bounding-set=-dac_override,-dac_read_search"]
+        } else {
+            &[]
+        };
+        self.spawn_via(wrapper, &self.root(), args, vars).wait()
+    }
+
+    /// Starts `wrapper... shortpixel-agent --config <config.toml> ARGS...` (the wrapper may
+    /// be empty) with the hermetic environment.
+    pub fn spawn_via(
+        &self,
+        wrapper: &[&str],
+        cwd: &Path,
+        args: &[&str],
+        vars: &[(&str, &str)],
+    ) -> Running {
+        let config = self.config_path();
+        let mut argv: Vec<&std::ffi::OsStr> = wrapper.iter().map(|w| w.as_ref()).collect();
+        argv.extend([BIN.as_ref(), "--config".as_ref(), config.as_os_str()]);
+        argv.extend(args.iter().map(std::ffi::OsStr::new));
+        let mut running = self.spawn_argv(&argv, cwd, vars);
+        running.command = format!("shortpixel-agent {}", args.join(" "));
+        running
+    }
+
+    /// Starts any command line with the hermetic environment (for wrappers such as
+    /// script(1) that take the agent's command line as one string).
+    pub fn spawn_argv<S: AsRef<std::ffi::OsStr>>(
+        &self,
+        argv: &[S],
+        cwd: &Path,
+        vars: &[(&str, &str)],
+    ) -> Running {
         let home = self.path("home");
-        let mut cmd = Command::new(BIN);
-        cmd.arg("--config")
-            .arg(self.config_path())
-            .args(args)
+        let (program, rest) = argv.split_first().expect("a program to run");
+        let mut cmd = Command::new(program);
+        cmd.args(rest)
             .current_dir(cwd)
             .env_remove("SHORTPIXEL_API_KEY")
             .env_remove("SHORTPIXEL_AGENT_CONFIG")
             .env_remove("RUST_LOG")
+            .env_remove("SHORTPIXEL_AGENT_LOG_FORMAT")
+            .env_remove("NOTIFY_SOCKET")
             .env("SHORTPIXEL_AGENT_LOG", &self.log)
             .env("NO_COLOR", "1")
             .env("HOME", &home)
@@ -156,11 +199,17 @@ impl TestEnv {
         for (k, v) in vars {
             cmd.env(k, v);
         }
-        let mut child = cmd.spawn().unwrap_or_else(|e| panic!("spawn {BIN}: {e}"));
+        let shown: Vec<String> = argv
+            .iter()
+            .map(|a| a.as_ref().to_string_lossy().into_owned())
+            .collect();
+        let mut child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawn {}: {e}", shown[0]));
         let stdout = drain(child.stdout.take().expect("piped stdout"));
         let stderr = drain(child.stderr.take().expect("piped stderr"));
         Running {
-            command: format!("shortpixel-agent {}", args.join(" ")),
+            command: shown.join(" "),
             child,
             stdout,
             stderr,
@@ -351,6 +400,23 @@ fn drain(mut pipe: impl Read + Send + 'static) -> JoinHandle<String> {
         let _ = pipe.read_to_end(&mut buf);
         String::from_utf8_lossy(&buf).into_owned()
     })
+}
+
+/// Whether the tests run as root (whose permission checks always pass).
+pub fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("Uid:"))
+                .and_then(|ids| ids.split_whitespace().nth(1).map(|e| e == "0"))
+        })
+        .unwrap_or(false)
+}
+
+/// The agent binary under test.
+pub fn bin() -> &'static str {
+    BIN
 }
 
 /// blake3 hex of a file's bytes.
