@@ -3,28 +3,9 @@
 //! cannot write in, and an inotify limit below the folders to watch (read from an injected
 //! file instead of /proc, so no root is needed); and it changes nothing on disk.
 
-use std::os::unix::fs::PermissionsExt;
-
 use shortpixel_emulator::{Emulator, Endpoint};
 
 use crate::support::*;
-
-/// Puts back the permissions a test took away, even when it fails (so the temp tree can
-/// be removed by a non-root developer).
-struct Chmod(std::path::PathBuf);
-
-impl Chmod {
-    fn set(path: std::path::PathBuf, mode: u32) -> Chmod {
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
-        Chmod(path)
-    }
-}
-
-impl Drop for Chmod {
-    fn drop(&mut self) {
-        let _ = std::fs::set_permissions(&self.0, std::fs::Permissions::from_mode(0o755));
-    }
-}
 
 /// An inotify limit file holding `limit`, for `SHORTPIXEL_AGENT_INOTIFY_LIMIT_FILE`.
 fn limit_file(env: &TestEnv, limit: u64) -> String {

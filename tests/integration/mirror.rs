@@ -139,3 +139,40 @@ fn g6_mirror_copies_an_already_optimal_file_as_is() {
     );
     assert_eq!(env.status().total("skipped"), 1);
 }
+
+/// A subfolder that cannot be read (a permission change, a flaky share) is not evidence that
+/// its files are gone: the scan walks the tree and the ledger side by side, and the rows
+/// below that folder must be kept, not forgotten, and their mirror copies not deleted.
+#[test]
+fn an_unreadable_subfolder_keeps_its_files_and_their_mirror_copies() {
+    let emu = Emulator::start_with_key(KEY, 1000);
+    let env = TestEnv::new();
+    env.configure(&mirror_config(&emu));
+    for (i, rel) in ["a.jpg", "sub/b.jpg", "sub/c.jpg", "z.jpg"]
+        .iter()
+        .enumerate()
+    {
+        env.add_jpeg(rel, 80, 60, 70 + i as u64);
+    }
+    env.run_once().expect_code(0);
+    let copies = env.snapshot(&env.path("web"));
+    assert_eq!(copies.len(), 4, "{copies:?}");
+
+    let locked = Chmod::set(env.photos().join("sub"), 0o000);
+    let out = env.run_unprivileged(&["run", "--once"], &[]);
+    out.expect_mentions(&["cannot read", "sub", "left as they were"]);
+    drop(locked);
+    assert_eq!(env.status().total("files"), 4, "{}", out.all());
+    assert_eq!(
+        env.snapshot(&env.path("web")),
+        copies,
+        "mirror copies were touched"
+    );
+    assert_eq!(emu.uploads(), 4);
+
+    // Readable again: nothing to re-hash or send.
+    env.run_once()
+        .expect_code(0)
+        .expect_mentions(&["0 new or changed, 0 gone, 4 unchanged"]);
+    assert_eq!(emu.uploads(), 4);
+}

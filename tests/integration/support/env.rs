@@ -459,3 +459,22 @@ pub fn files_under(dir: &Path) -> Vec<PathBuf> {
     out.sort();
     out
 }
+
+/// Puts back the permissions a test took away, even when it fails (so the temp tree can
+/// be removed by a non-root developer).
+pub struct Chmod(PathBuf);
+
+impl Chmod {
+    pub fn set(path: PathBuf, mode: u32) -> Chmod {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+        Chmod(path)
+    }
+}
+
+impl Drop for Chmod {
+    fn drop(&mut self) {
+        use std::os::unix::fs::PermissionsExt;
+        let _ = std::fs::set_permissions(&self.0, std::fs::Permissions::from_mode(0o755));
+    }
+}

@@ -20,7 +20,7 @@ use serde_json::Value;
 use shortpixel_emulator::{Emulator, Endpoint, Request};
 
 pub use config::{Config, Folder};
-pub use env::{bin, files_under, hash, is_root, read, write_file, Outcome, TestEnv};
+pub use env::{bin, files_under, hash, is_root, read, write_file, Chmod, Outcome, TestEnv};
 
 /// The API key the emulator accepts in most tests.
 pub const KEY: &str = "TESTKEY-abc123";
