@@ -60,6 +60,8 @@ struct Daemon {
     want_reconcile: BTreeSet<PathBuf>,
     next_reconcile: Instant,
     repoll_at: Option<Instant>,
+    /// When to hand freed memory back, once the work has been quiet for a moment.
+    trim_at: Option<Instant>,
     tx: mpsc::UnboundedSender<Change>,
     watchers: Option<watch::Watchers>,
 }
@@ -81,6 +83,7 @@ pub async fn run(
         running: HashMap::new(),
         want_reconcile: BTreeSet::new(),
         repoll_at: None,
+        trim_at: None,
         tx,
         watchers: None,
     };
@@ -104,6 +107,7 @@ impl Daemon {
                 self.settler.next_due(),
                 Some(self.next_reconcile),
                 self.repoll_at,
+                self.trim_at,
             ]
             .into_iter()
             .flatten()
@@ -178,6 +182,12 @@ impl Daemon {
             self.next_reconcile = now + self.config.watching.rescan_interval;
             for f in &self.config.folders {
                 self.want_reconcile.insert(f.path.clone());
+            }
+        }
+        if self.trim_at.is_some_and(|t| now >= t) {
+            self.trim_at = None;
+            if self.running.is_empty() {
+                release_free_memory();
             }
         }
         if self.repoll_at.is_some_and(|t| now >= t) {
@@ -259,6 +269,11 @@ impl Daemon {
                 return None;
             }
         };
+        if self.running.is_empty() {
+            // Not at once: the agent's own writes still come back as events for a moment,
+            // and the batch's context (its claims) is dropped after this.
+            self.trim_at = Some(Instant::now() + TRIM_AFTER);
+        }
         match end {
             Ok(end) => {
                 let now = Instant::now();
@@ -269,9 +284,6 @@ impl Daemon {
             Err(e) => tracing::error!("{e:#}"),
         }
         log_tally(&ctx.tally);
-        if self.running.is_empty() {
-            release_free_memory();
-        }
         if Tally::get(&ctx.tally.pending) > 0 {
             let at = Instant::now() + self.config.network.poll_interval;
             self.repoll_at = Some(self.repoll_at.map_or(at, |t| t.min(at)));
@@ -361,7 +373,10 @@ enum Signal {
 
 /// SIGINT/SIGTERM/SIGHUP on Unix (subscribed once, before any work, so none is missed);
 /// Ctrl-C elsewhere.
-/// Hands the heap's free pages back to the system once no batch runs. A first pass over a
+/// How long the daemon waits after its last batch before handing memory back.
+const TRIM_AFTER: Duration = Duration::from_secs(5);
+
+/// Hands the heap's free pages back to the system once no batch has run for a moment. A first pass over a
 /// big tree holds its whole work queue for a while; glibc keeps what was freed in its arenas
 /// (one per thread that allocated), so without this an idle daemon would keep the peak.
 fn release_free_memory() {
