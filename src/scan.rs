@@ -259,6 +259,31 @@ struct Merge<'l> {
     extras: Ordered<String>,
 }
 
+impl Merge<'_> {
+    /// The next row the walk has passed without meeting its path: below `key`, or any row
+    /// left once the walk is over (`None`).
+    fn passed(&mut self, key: Option<&str>) -> Result<Option<Tracked>, LedgerError> {
+        let (ledger, root) = (self.ledger, self.root);
+        self.rows
+            .pop_before(key, |after| ledger.tracked_under_page(root, after, PAGE))
+    }
+
+    /// The row of the path `key`, once the rows before it are passed.
+    fn row_at(&mut self, key: &str) -> Result<Option<Tracked>, LedgerError> {
+        let (ledger, root) = (self.ledger, self.root);
+        self.rows
+            .pop_eq(key, |after| ledger.tracked_under_page(root, after, PAGE))
+    }
+
+    /// Whether `key` is a file the agent wrote beside a result (never an input).
+    fn is_extra(&mut self, key: &str) -> Result<bool, LedgerError> {
+        let (ledger, root) = (self.ledger, self.root);
+        let fetch = |after: &str| ledger.extras_under_page(root, after, PAGE);
+        while self.extras.pop_before(Some(key), fetch)?.is_some() {}
+        Ok(self.extras.pop_eq(key, fetch)?.is_some())
+    }
+}
+
 /// One scan in progress: the walk of the tree merged with the ledger's rows of it.
 struct Walk<'a> {
     folder: &'a Folder,
@@ -323,10 +348,7 @@ impl<'a> Walk<'a> {
             Ok(meta) if meta.is_file() => self.file(&mut m, root, Ok(meta))?,
             _ => {}
         }
-        while let Some(r) = m
-            .rows
-            .pop_before(None, |a| m.ledger.tracked_under_page(m.root, a, PAGE))?
-        {
+        while let Some(r) = m.passed(None)? {
             self.known += 1;
             self.unseen(r);
         }
@@ -368,20 +390,16 @@ impl<'a> Walk<'a> {
         path: &Path,
         meta: std::io::Result<std::fs::Metadata>,
     ) -> Result<(), LedgerError> {
-        let (ledger, root) = (m.ledger, m.root);
-        let rows = |after: &str| ledger.tracked_under_page(root, after, PAGE);
-        let extras = |after: &str| ledger.extras_under_page(root, after, PAGE);
         let key = crate::ledger::path_str(path);
-        while let Some(r) = m.rows.pop_before(Some(&key), rows)? {
+        while let Some(r) = m.passed(Some(&key))? {
             self.known += 1;
             self.unseen(r);
         }
-        let row = m.rows.pop_eq(&key, rows)?;
+        let row = m.row_at(&key)?;
         if row.is_some() {
             self.known += 1;
         }
-        while m.extras.pop_before(Some(&key), extras)?.is_some() {}
-        let is_extra = m.extras.pop_eq(&key, extras)?.is_some();
+        let is_extra = m.is_extra(&key)?;
         let excluded = !self.folder.exclude.is_empty()
             && path
                 .strip_prefix(&self.folder.path)
@@ -402,11 +420,11 @@ impl<'a> Walk<'a> {
                 self.unchanged += 1;
                 if may_need_work(r.state, r.hashed) {
                     // Rare once a tree is settled: the whole row only for these.
-                    self.work.extend(ledger.file(path)?);
+                    self.work.extend(m.ledger.file(path)?);
                 }
             }
             Some(_) => {
-                let previous = ledger.file(path)?;
+                let previous = m.ledger.file(path)?;
                 self.to_hash.push((path.to_path_buf(), meta, previous))
             }
             None => self.to_hash.push((path.to_path_buf(), meta, None)),
@@ -430,16 +448,12 @@ impl<'a> Walk<'a> {
         let mut changing = Vec::new();
         for (path, meta, content, previous) in hash_all(to_hash) {
             let stat = Stat::of(&meta);
-            let after = std::fs::symlink_metadata(&path).map(|m| Stat::of(&m));
-            if content.is_ok() && after.as_ref().is_ok_and(|a| *a != stat) {
-                // The hash may be of bytes the stat never saw (a copy in progress): a row
-                // pairing them would misdescribe the file, and the upload check would find
-                // its size wrong and send it again.
-                changing.push(path);
-                continue;
-            }
             let row = match content {
-                Ok((hash, format)) => {
+                Ok(None) => {
+                    changing.push(path);
+                    continue;
+                }
+                Ok(Some((hash, format))) => {
                     if format.is_none() && !has_image_extension(&path) {
                         continue; // not an image and not pretending to be one: not ours to track
                     }
@@ -534,7 +548,7 @@ fn new_row(
 type Hashed = (
     PathBuf,
     std::fs::Metadata,
-    std::io::Result<(String, Option<Format>)>,
+    std::io::Result<Option<(String, Option<Format>)>>,
     Option<FileRow>,
 );
 
@@ -547,7 +561,7 @@ fn hash_all(files: Vec<(PathBuf, std::fs::Metadata, Option<FileRow>)>) -> Vec<Ha
         return files
             .into_iter()
             .map(|(p, m, r)| {
-                let c = hash_one(&p, m.len());
+                let c = hash_one(&p, &m);
                 (p, m, c, r)
             })
             .collect();
@@ -559,7 +573,7 @@ fn hash_all(files: Vec<(PathBuf, std::fs::Metadata, Option<FileRow>)>) -> Vec<Ha
             s.spawn(|| loop {
                 let next = queue.lock().expect("queue lock").pop();
                 let Some((p, m, r)) = next else { break };
-                let c = hash_one(&p, m.len());
+                let c = hash_one(&p, &m);
                 out.lock().expect("result lock").push((p, m, c, r));
             });
         }
@@ -567,10 +581,18 @@ fn hash_all(files: Vec<(PathBuf, std::fs::Metadata, Option<FileRow>)>) -> Vec<Ha
     out.into_inner().expect("result lock")
 }
 
-fn hash_one(path: &Path, size: u64) -> std::io::Result<(String, Option<Format>)> {
+/// The hash and format of a file the walk stat'ed as `seen`; `None` when it no longer has
+/// that stat once read (or is gone). The hash may then be of bytes the stat never saw (a copy in
+/// progress): a row pairing the two would misdescribe the file, and the upload's size check
+/// would take it for a damaged transfer and send it again.
+fn hash_one(
+    path: &Path,
+    seen: &std::fs::Metadata,
+) -> std::io::Result<Option<(String, Option<Format>)>> {
     let format = sniff_file(path)?;
-    let hash = hash_file_sized(path, size)?;
-    Ok((hash, format))
+    let hash = hash_file_sized(path, seen.len())?;
+    let after = std::fs::symlink_metadata(path).ok().map(|m| Stat::of(&m));
+    Ok((after == Some(Stat::of(seen))).then_some((hash, format)))
 }
 
 #[cfg(test)]
