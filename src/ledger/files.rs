@@ -96,14 +96,11 @@ pub(crate) const PAGE: &str =
 
 impl Ledger {
     pub fn file(&self, path: &Path) -> Result<Option<FileRow>> {
-        Ok(self
+        // Cached: the scan asks once per changed file, the pipeline once per file it applies.
+        let mut stmt = self
             .conn
-            .query_row(
-                &format!("SELECT {COLUMNS} FROM files WHERE path = ?1"),
-                [path_str(path)],
-                from_row,
-            )
-            .optional()?)
+            .prepare_cached(&format!("SELECT {COLUMNS} FROM files WHERE path = ?1"))?;
+        Ok(stmt.query_row([path_str(path)], from_row).optional()?)
     }
 
     /// Up to `limit` tracked files at or below `path` that sort after `after`, in path order,

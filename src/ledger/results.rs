@@ -73,22 +73,20 @@ pub struct Extra {
 
 impl Ledger {
     pub fn result(&self, orig_hash: &str, profile: &str) -> Result<Option<ResultRow>> {
-        Ok(self
-            .conn
-            .query_row(
-                "SELECT outcome, opt_hash, orig_size, opt_size, reason FROM results
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT outcome, opt_hash, orig_size, opt_size, reason FROM results
                  WHERE orig_hash = ?1 AND profile = ?2",
-                params![orig_hash, profile],
-                |r| {
-                    Ok(ResultRow {
-                        outcome: Outcome::parse(&r.get::<_, String>(0)?),
-                        opt_hash: r.get(1)?,
-                        orig_size: r.get::<_, i64>(2)? as u64,
-                        opt_size: r.get::<_, Option<i64>>(3)?.map(|v| v as u64),
-                        reason: r.get(4)?,
-                    })
-                },
-            )
+        )?;
+        Ok(stmt
+            .query_row(params![orig_hash, profile], |r| {
+                Ok(ResultRow {
+                    outcome: Outcome::parse(&r.get::<_, String>(0)?),
+                    opt_hash: r.get(1)?,
+                    orig_size: r.get::<_, i64>(2)? as u64,
+                    opt_size: r.get::<_, Option<i64>>(3)?.map(|v| v as u64),
+                    reason: r.get(4)?,
+                })
+            })
             .optional()?)
     }
 
@@ -120,18 +118,16 @@ impl Ledger {
     }
 
     pub fn output(&self, hash: &str) -> Result<Option<OutputRow>> {
-        Ok(self
+        let mut stmt = self
             .conn
-            .query_row(
-                "SELECT orig_hash, orig_size FROM outputs WHERE hash = ?1",
-                [hash],
-                |r| {
-                    Ok(OutputRow {
-                        orig_hash: r.get(0)?,
-                        orig_size: r.get::<_, i64>(1)? as u64,
-                    })
-                },
-            )
+            .prepare_cached("SELECT orig_hash, orig_size FROM outputs WHERE hash = ?1")?;
+        Ok(stmt
+            .query_row([hash], |r| {
+                Ok(OutputRow {
+                    orig_hash: r.get(0)?,
+                    orig_size: r.get::<_, i64>(1)? as u64,
+                })
+            })
             .optional()?)
     }
 
@@ -161,19 +157,17 @@ impl Ledger {
     }
 
     pub fn job(&self, orig_hash: &str, profile: &str) -> Result<Option<Job>> {
-        Ok(self
-            .conn
-            .query_row(
-                "SELECT original_url FROM jobs WHERE orig_hash = ?1 AND profile = ?2",
-                params![orig_hash, profile],
-                |r| {
-                    Ok(Job {
-                        orig_hash: orig_hash.to_string(),
-                        profile: profile.to_string(),
-                        original_url: r.get(0)?,
-                    })
-                },
-            )
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT original_url FROM jobs WHERE orig_hash = ?1 AND profile = ?2",
+        )?;
+        Ok(stmt
+            .query_row(params![orig_hash, profile], |r| {
+                Ok(Job {
+                    orig_hash: orig_hash.to_string(),
+                    profile: profile.to_string(),
+                    original_url: r.get(0)?,
+                })
+            })
             .optional()?)
     }
 
