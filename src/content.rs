@@ -70,28 +70,24 @@ impl Format {
     }
 }
 
-/// Detects the format from the first bytes of a file.
+/// Detects the format from the first bytes of a file: the optimizer's rule, plus AVIF
+/// (recognised so that it can be skipped with a reason).
 pub fn sniff(head: &[u8]) -> Option<Format> {
-    let starts = |m: &[u8]| head.starts_with(m);
-    if starts(&[0xFF, 0xD8, 0xFF]) {
-        Some(Format::Jpeg)
-    } else if starts(b"\x89PNG\r\n\x1a\n") {
-        Some(Format::Png)
-    } else if starts(b"GIF87a") || starts(b"GIF89a") {
-        Some(Format::Gif)
-    } else if head.len() >= 12 && &head[0..4] == b"RIFF" && &head[8..12] == b"WEBP" {
-        Some(Format::Webp)
-    } else if starts(b"II*\0") || starts(b"MM\0*") {
-        Some(Format::Tiff)
-    } else if starts(b"BM") && head.len() >= 14 {
-        Some(Format::Bmp)
-    } else if head.len() >= 12
-        && &head[4..8] == b"ftyp"
-        && (&head[8..12] == b"avif" || &head[8..12] == b"avis")
-    {
-        Some(Format::Avif)
-    } else {
-        None
+    use shortpixel_optimizer::Format as Known;
+    match Known::sniff(head) {
+        Some(Known::Jpeg) => Some(Format::Jpeg),
+        Some(Known::Png) => Some(Format::Png),
+        Some(Known::Gif) => Some(Format::Gif),
+        Some(Known::Webp) => Some(Format::Webp),
+        Some(Known::Tiff) => Some(Format::Tiff),
+        Some(Known::Bmp) => Some(Format::Bmp),
+        None if head.len() >= 12
+            && &head[4..8] == b"ftyp"
+            && (&head[8..12] == b"avif" || &head[8..12] == b"avis") =>
+        {
+            Some(Format::Avif)
+        }
+        None => None,
     }
 }
 

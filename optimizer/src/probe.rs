@@ -17,15 +17,17 @@ pub enum Format {
 }
 
 impl Format {
-    /// The format, from the first bytes.
+    /// The format, from the first bytes (16 are enough). The agent recognises files by
+    /// this same rule, so what it sends here is never refused as "not an image".
     pub fn sniff(b: &[u8]) -> Option<Format> {
         Some(match b {
             [0xFF, 0xD8, 0xFF, ..] => Format::Jpeg,
-            [0x89, b'P', b'N', b'G', ..] => Format::Png,
-            [b'G', b'I', b'F', b'8', ..] => Format::Gif,
+            [0x89, b'P', b'N', b'G', b'\r', b'\n', 0x1A, b'\n', ..] => Format::Png,
+            [b'G', b'I', b'F', b'8', b'7' | b'9', b'a', ..] => Format::Gif,
             [b'R', b'I', b'F', b'F', _, _, _, _, b'W', b'E', b'B', b'P', ..] => Format::Webp,
             [b'I', b'I', 42, 0, ..] | [b'M', b'M', 0, 42, ..] => Format::Tiff,
-            [b'B', b'M', ..] => Format::Bmp,
+            // A BMP file header alone is 14 bytes.
+            [b'B', b'M', _, _, _, _, _, _, _, _, _, _, _, _, ..] => Format::Bmp,
             _ => return None,
         })
     }
