@@ -10,7 +10,7 @@
 //! can say what happened instead of reporting a missing file.
 
 use std::path::PathBuf;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, UNIX_EPOCH};
 
 use anyhow::Context;
 
@@ -243,14 +243,6 @@ pub fn execute(
     }
     ledger.mark_pruned(&failed, None)?;
     Ok((files, bytes))
-}
-
-/// Seconds since the epoch, now.
-pub fn now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
 }
 
 /// "2026-01-31" (UTC) for seconds since the epoch.

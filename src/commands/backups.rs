@@ -82,7 +82,7 @@ fn prune(config: &Config, criteria: Criteria, dry_run: bool) -> anyhow::Result<i
     let mut ledger = Ledger::open(&config.ledger)?;
     let store = BackupStore::new(&config.backup_dir);
     let inv = Inventory::load(&store, Some(&ledger))?;
-    let now = prune::now();
+    let now = crate::ledger::now();
     let plan = prune::plan(&inv, &criteria, now);
     let chosen = |kind: Kind| {
         plan.prune

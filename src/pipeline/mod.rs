@@ -172,15 +172,7 @@ impl Tally {
     }
     /// Whether nothing was done at all (the daemon logs nothing for such a batch).
     pub fn is_empty(&self) -> bool {
-        [
-            &self.optimized,
-            &self.already_optimal,
-            &self.skipped,
-            &self.failed,
-            &self.pending,
-        ]
-        .iter()
-        .all(|c| Tally::get(c) == 0)
+        self.files_done() == 0
     }
 
     /// Files counted so far (each file ends in exactly one of these counters).

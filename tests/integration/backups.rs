@@ -4,7 +4,8 @@
 
 use std::time::Duration;
 
-use shortpixel_agent::backup::prune::{date, now};
+use shortpixel_agent::backup::prune::date;
+use shortpixel_agent::ledger::now;
 use shortpixel_emulator::Emulator;
 
 use crate::support::*;
