@@ -336,14 +336,9 @@ impl<'a> Walk<'a> {
             rows: Ordered::new(),
             extras: Ordered::new(),
         };
-        // A configured folder may itself be a symlink (a NAS share linked into place); links
-        // below it are never followed.
-        let meta = if root == self.folder.path {
-            std::fs::metadata(root)
-        } else {
-            std::fs::symlink_metadata(root)
-        };
-        match meta {
+        // Links are never followed. A configured folder that is a link (a NAS share linked
+        // into place) arrives here already resolved: the config canonicalizes it.
+        match std::fs::symlink_metadata(root) {
             Ok(meta) if meta.is_dir() => self.walk_folder(&mut m, root)?,
             Ok(meta) if meta.is_file() => self.file(&mut m, root, Ok(meta))?,
             _ => {}

@@ -87,7 +87,7 @@ fn scan(config: &crate::config::Config, scope: Scope) -> anyhow::Result<Scanned>
         gone.extend(report.forgotten);
         if !report.changing.is_empty() {
             tracing::info!(
-                "{} file(s) changed while being read; they are taken once they are quiet",
+                "{} file(s) were still changing while being read (a copy in progress?); they are left as they are and looked at again once quiet (by the daemon, or by the next run)",
                 report.changing.len()
             );
         }

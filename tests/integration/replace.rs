@@ -439,7 +439,8 @@ fn hidden_nas_excluded_and_non_image_files_are_left_alone() {
     assert_eq!(status.total("optimized"), 1, "{status}");
 }
 
-/// A NAS share is often linked into place: the configured folder itself may be a symlink.
+/// A NAS share is often linked into place: the configured folder itself may be a symlink
+/// (the config resolves it; the scan never follows links itself).
 #[test]
 fn a_folder_that_is_a_symlink_is_followed() {
     let emu = Emulator::start_with_key(KEY, 1000);
