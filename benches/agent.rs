@@ -230,19 +230,11 @@ struct Tree {
     first_pass: f64,
 }
 
-impl Drop for Tree {
-    fn drop(&mut self) {
-        if std::env::var_os("BENCH_KEEP").is_some() {
-            let _ = std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap()).keep();
-        }
-    }
-}
-
 impl Tree {
     /// Small photos in 1,000 folders, taken through a first `run --once` by the built-in
     /// optimizer, so every file is tracked and optimized.
     fn build(files: usize) -> Tree {
-        let dir = tempfile::tempdir().unwrap();
+        let mut dir = tempfile::tempdir().unwrap();
         let photos = dir.path().join("photos");
         println!("tree: writing {files} small JPEGs");
         let base = photo(48, 32, 7);
@@ -264,6 +256,7 @@ impl Tree {
             String::from_utf8_lossy(&out.stdout).trim()
         );
         if std::env::var_os("BENCH_KEEP").is_some() {
+            dir.disable_cleanup(true);
             println!("tree: kept at {}", dir.path().display());
         }
         Tree {
