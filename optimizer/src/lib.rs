@@ -99,6 +99,19 @@ pub struct Optimized {
     pub notes: Vec<String>,
 }
 
+impl Optimized {
+    /// The main result; the extra formats are added by `convert::extras` when asked for.
+    pub(crate) fn new(main: Vec<u8>, dims: (u32, u32), notes: Vec<String>) -> Optimized {
+        Optimized {
+            main,
+            dims,
+            webp: None,
+            avif: None,
+            notes,
+        }
+    }
+}
+
 /// Why there is no result.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Error {

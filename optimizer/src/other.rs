@@ -109,13 +109,7 @@ fn finish(
     opts: &Options,
     notes: Vec<String>,
 ) -> Result<Optimized, Error> {
-    let mut out = Optimized {
-        main,
-        dims: (img.width(), img.height()),
-        webp: None,
-        avif: None,
-        notes,
-    };
+    let mut out = Optimized::new(main, (img.width(), img.height()), notes);
     convert::extras(img, opts, &mut out)?;
     Ok(out)
 }

@@ -52,25 +52,13 @@ pub(crate) fn optimize(bytes: &[u8], dims: (u32, u32), opts: &Options) -> Result
             notes.push("no WebP/AVIF for an animated PNG".into());
         }
         let main = lossless(bytes, opts)?;
-        return Ok(Optimized {
-            main,
-            dims,
-            webp: None,
-            avif: None,
-            notes,
-        });
+        return Ok(Optimized::new(main, dims, notes));
     }
     let needs_pixels =
         resizing || opts.compression != Compression::Lossless || opts.webp || opts.avif;
     if !needs_pixels {
         let main = lossless(bytes, opts)?;
-        return Ok(Optimized {
-            main,
-            dims,
-            webp: None,
-            avif: None,
-            notes,
-        });
+        return Ok(Optimized::new(main, dims, notes));
     }
     let (img, icc, exif) = decode(bytes, opts.max_pixels)?;
     let img = pixels::resize(&img, opts.resize).unwrap_or(img);
@@ -126,13 +114,7 @@ pub(crate) fn optimize(bytes: &[u8], dims: (u32, u32), opts: &Options) -> Result
         }
         None => full_colour,
     };
-    let mut out = Optimized {
-        main,
-        dims: (img.width(), img.height()),
-        webp: None,
-        avif: None,
-        notes,
-    };
+    let mut out = Optimized::new(main, (img.width(), img.height()), notes);
     convert::extras(&img, opts, &mut out)?;
     Ok(out)
 }

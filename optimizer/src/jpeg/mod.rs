@@ -60,13 +60,7 @@ pub(crate) fn optimize(bytes: &[u8], opts: &Options) -> Result<Optimized, Error>
             );
         }
         let main = repacked(bytes, &info, opts.keep_exif, &mut notes)?;
-        let mut out = Optimized {
-            main,
-            dims,
-            webp: None,
-            avif: None,
-            notes,
-        };
+        let mut out = Optimized::new(main, dims, notes);
         if opts.webp || opts.avif {
             if cmyk {
                 out.notes
@@ -123,13 +117,7 @@ fn reencode(
             notes.extend(repack_notes);
         }
     }
-    let mut out = Optimized {
-        main,
-        dims,
-        webp: None,
-        avif: None,
-        notes,
-    };
+    let mut out = Optimized::new(main, dims, notes);
     if opts.keep_exif {
         // WebP/AVIF carry no EXIF here, so their pixels must be upright.
         pixels::orient(&mut img, info.orientation());
