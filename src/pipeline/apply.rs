@@ -25,8 +25,26 @@ pub const MIRROR_COPY: &str = "mirror";
 pub const ALREADY_OPTIMAL: &str = "already optimal: the optimizer could not make it smaller";
 pub const CHANGED: &str = "changed while it was being optimized; the new content will be processed";
 
+/// How far a result got. A paid result may be let go (its remote job forgotten) only once
+/// it is [`Applied::durable`]: kept in the backup store, or in place in every file.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Applied {
+    /// The result's bytes are kept in the backup store (or there were none to keep).
+    pub kept: bool,
+    /// Files that failed on an I/O error (a full disk, a permission): the result is not in
+    /// place there.
+    pub failed: usize,
+}
+
+impl Applied {
+    /// Whether nothing of the result would be lost if its job were forgotten now.
+    pub fn durable(&self) -> bool {
+        self.kept || self.failed == 0
+    }
+}
+
 /// Applies `delivered` to every file of `work`.
-pub fn apply(ctx: &Ctx, work: &Work, delivered: &Delivered) -> anyhow::Result<()> {
+pub fn apply(ctx: &Ctx, work: &Work, delivered: &Delivered) -> anyhow::Result<Applied> {
     let result = match &delivered.main {
         Some(bytes) => ResultRow {
             outcome: Outcome::Optimized,
@@ -43,11 +61,16 @@ pub fn apply(ctx: &Ctx, work: &Work, delivered: &Delivered) -> anyhow::Result<()
             reason: Some(ALREADY_OPTIMAL.into()),
         },
     };
+    let mut applied = Applied {
+        kept: true,
+        failed: 0,
+    };
     if let (Some(bytes), Some(h)) = (&delivered.main, &result.opt_hash) {
         // Keep the paid-for result itself, so a copy of the original, a write that failed,
         // or a restore followed by a new copy never costs another upload (G4).
         if let Err(e) = ctx.backups.store(h, bytes) {
             tracing::warn!("cannot keep a copy of the result: {e}");
+            applied.kept = false;
         }
     }
     {
@@ -73,11 +96,12 @@ pub fn apply(ctx: &Ctx, work: &Work, delivered: &Delivered) -> anyhow::Result<()
                 ctx.ledger()
                     .set_state(&file.path, State::Failed, Some(&e))?;
                 ctx.tally.failed.fetch_add(1, Ordering::Relaxed);
+                applied.failed += 1;
             }
             Err(ApplyError::Ledger(e)) => return Err(e.into()),
         }
     }
-    Ok(())
+    Ok(applied)
 }
 
 enum ApplyError {
