@@ -9,7 +9,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::config::{Folder, Mode};
-use crate::content::{hash_file_sized, sniff_file, Format};
+use crate::content::{inspect, Format};
 use crate::ledger::{FileRow, Ledger, LedgerError, Stat, State, Tracked};
 use crate::output::TEMP_PREFIX;
 
@@ -584,10 +584,12 @@ fn hash_one(
     path: &Path,
     seen: &std::fs::Metadata,
 ) -> std::io::Result<Option<(String, Option<Format>)>> {
-    let format = sniff_file(path)?;
-    let hash = hash_file_sized(path, seen.len())?;
+    let (hash, format, opened) = inspect(path)?;
+    // The descriptor read must be the file the walk saw (not a file swapped in since), and
+    // the path must still hold it, unchanged, once read.
     let after = std::fs::symlink_metadata(path).ok().map(|m| Stat::of(&m));
-    Ok((after == Some(Stat::of(seen))).then_some((hash, format)))
+    let seen = Stat::of(seen);
+    Ok((Stat::of(&opened) == seen && after == Some(seen)).then_some((hash, format)))
 }
 
 #[cfg(test)]

@@ -132,7 +132,7 @@ fn apply_one(
             "the file is no longer in a configured folder".into(),
         ));
     };
-    let (original, meta) = read_if_unchanged(&file.path, &work.hash)?;
+    let (original, meta) = read_if_unchanged(&file.path, &work.hash, file.stat.inode)?;
     let carry = Carry::from_meta(&meta);
     // Where the result (and the extras beside it) go.
     let base = folder
@@ -226,14 +226,21 @@ fn apply_one(
     Ok(())
 }
 
-/// Reads a file and checks it still holds `hash` (G3).
-fn read_if_unchanged(path: &Path, hash: &str) -> Result<(Vec<u8>, std::fs::Metadata), ApplyError> {
-    let meta = std::fs::symlink_metadata(path).map_err(|e| match e.kind() {
+/// Reads a file and checks it still is the file that was optimized (G3): a regular file
+/// (not a link or a FIFO swapped in, see `open`), the same inode the scan recorded, holding
+/// `hash`. The metadata is the descriptor's, so what is carried over (mode, owner) is the
+/// file's own, never a link's.
+fn read_if_unchanged(
+    path: &Path,
+    hash: &str,
+    inode: u64,
+) -> Result<(Vec<u8>, std::fs::Metadata), ApplyError> {
+    use std::os::unix::fs::MetadataExt;
+    let (bytes, meta) = crate::open::read_regular(path).map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => ApplyError::Changed,
         _ => io(format!("cannot read the file: {e}")),
     })?;
-    let bytes = std::fs::read(path).map_err(|e| io(format!("cannot read the file: {e}")))?;
-    if hash_bytes(&bytes) != hash {
+    if meta.ino() != inode || hash_bytes(&bytes) != hash {
         return Err(ApplyError::Changed);
     }
     Ok((bytes, meta))
@@ -308,7 +315,8 @@ pub fn verdict(ctx: &Ctx, work: &Work, outcome: Outcome, why: &str) -> anyhow::R
 pub fn read_original(work: &Work) -> Option<Vec<u8>> {
     work.files
         .iter()
-        .filter_map(|f| std::fs::read(&f.path).ok())
+        .filter_map(|f| crate::open::read_regular(&f.path).ok())
+        .map(|(b, _)| b)
         .find(|b| hash_bytes(b) == work.hash)
 }
 
