@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 
 use crate::backup::BackupStore;
 use crate::ledger::Ledger;
+use crate::names::shown;
 use crate::restore::{restore_one, select, Options, Outcome};
 
 pub fn run(
@@ -22,7 +23,7 @@ pub fn run(
     for p in &unknown {
         eprintln!(
             "{}: not a file the agent manages; nothing to restore",
-            p.display()
+            shown(p)
         );
         code = 1;
     }
@@ -34,19 +35,19 @@ pub fn run(
         match outcome {
             Outcome::Restored => {
                 restored += 1;
-                println!("restored {}", row.path.display());
+                println!("restored {}", shown(&row.path));
             }
             Outcome::WouldRestore => {
                 restored += 1;
-                println!("would restore {}", row.path.display());
+                println!("would restore {}", shown(&row.path));
             }
             Outcome::Refused(why) => {
                 refused += 1;
-                eprintln!("not restored {}: {why}", row.path.display());
+                eprintln!("not restored {}: {why}", shown(&row.path));
             }
             Outcome::Nothing(why) => {
                 if !all && rows.len() == 1 {
-                    println!("{}: nothing to restore: {why}", row.path.display());
+                    println!("{}: nothing to restore: {why}", shown(&row.path));
                 }
             }
         }
