@@ -18,11 +18,13 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 
 mod backups;
+mod deleted;
 mod files;
 mod results;
 mod summary;
 
 pub use backups::{BackupRow, BackupTotals};
+pub use deleted::DeletedRow;
 pub use files::{FileRow, Stat, Tracked};
 pub use results::{Extra, Job, Outcome, OutputRow, ResultRow};
 pub use summary::{FolderSummary, Summary};
@@ -199,6 +201,21 @@ INSERT INTO extras_v3
 DROP TABLE extras;
 ALTER TABLE extras_v3 RENAME TO extras;
 CREATE INDEX extras_source ON extras(source);
+"#,
+    // 4: files optimized in place and then deleted, so their originals stay restorable by
+    // their old path (see `ledger::deleted`).
+    r#"
+CREATE TABLE deleted (
+    path      BLOB NOT NULL,
+    folder    BLOB NOT NULL,
+    orig_hash TEXT NOT NULL,
+    hash      TEXT NOT NULL,
+    format    TEXT,
+    orig_size INTEGER,
+    deleted   INTEGER NOT NULL,
+    PRIMARY KEY (path, orig_hash)
+);
+CREATE INDEX deleted_orig ON deleted(orig_hash);
 "#,
 ];
 

@@ -213,7 +213,34 @@ impl Ledger {
         })
     }
 
-    /// Forgets files that are gone, in one transaction; returns their last rows.
+    /// Tracks a file the agent just brought back (a deleted file restored).
+    pub fn track_restored(&self, r: &FileRow) -> Result<()> {
+        self.conn.execute(
+            "INSERT OR REPLACE INTO files (path, folder, size, mtime_ns, inode, hash, format, state,
+                                           reason, orig_hash, orig_size, opt_size, updated)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+            params![
+                bytes(&r.path),
+                bytes(&r.folder),
+                r.stat.size as i64,
+                r.stat.mtime_ns,
+                r.stat.inode as i64,
+                r.hash,
+                r.format,
+                r.state.as_str(),
+                r.reason,
+                r.orig_hash,
+                r.orig_size.map(|v| v as i64),
+                r.opt_size.map(|v| v as i64),
+                now()
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// Forgets files that are gone, in one transaction; returns their last rows. A file
+    /// that was optimized in place leaves a `deleted` record, so its original stays
+    /// restorable by its old path (see `ledger::deleted`).
     pub fn forget(&mut self, paths: &[PathBuf]) -> Result<Vec<FileRow>> {
         self.transaction(|tx| {
             let mut get =
@@ -222,6 +249,9 @@ impl Ledger {
             let mut rows = Vec::new();
             for p in paths {
                 if let Some(r) = get.query_row([bytes(p)], from_row).optional()? {
+                    if super::deleted::keeps_an_original(&r) {
+                        super::deleted::record(tx, &r)?;
+                    }
                     del.execute([bytes(p)])?;
                     rows.push(r);
                 }

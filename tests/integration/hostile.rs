@@ -107,3 +107,76 @@ fn g10_status_lists_names_that_are_not_utf8_escaped_and_distinct() {
     text.expect_code(0);
     assert!(text.stdout.contains("\\xff\\xfe.jpg"), "{}", text.stdout);
 }
+
+#[test]
+fn g1_a_deleted_file_stays_restorable_by_its_old_path_until_pruned_explicitly() {
+    let (_emu, env) = local_env();
+    let gone = env.add_jpeg("2024/gone.jpg", 160, 120, 31);
+    let kept = env.add_jpeg("2024/kept.jpg", 160, 120, 32);
+    let (gone_orig, kept_orig) = (read(&gone), read(&kept));
+    env.run_once().expect_code(0);
+    assert_optimized_in_place(&env, &gone, &gone_orig);
+
+    // Deleted, and a scan has seen it gone.
+    std::fs::remove_file(&gone).unwrap();
+    env.run_once().expect_code(0);
+    // Neither `--all` nor a prune without --force or a retention rule touches it.
+    env.run(&["restore", "--all", "--dry-run"]).expect_code(0);
+    env.run(&["backups", "prune", "--max-size", "0"])
+        .expect_code(0);
+    env.run(&[
+        "backups",
+        "prune",
+        "--max-size",
+        "0",
+        "--deleted-older-than",
+        "30d",
+    ])
+    .expect_code(0);
+    assert!(!gone.exists(), "nothing resurrected the deleted file");
+    assert_eq!(read(&env.backup_of(&blake3::hex(&gone_orig))), gone_orig);
+    let listed = env.run(&["restore", "--deleted", "--dry-run"]);
+    listed.expect_code(0);
+    assert!(
+        listed.stdout.contains("would restore") && listed.stdout.contains("gone.jpg"),
+        "{listed}"
+    );
+
+    // Restored by its old path: the original, byte for byte, tracked as restored.
+    env.run(&["restore", gone.to_str().unwrap()]).expect_code(0);
+    assert_eq!(read(&gone), gone_orig);
+    assert_ne!(read(&kept), kept_orig, "the other file stays optimized");
+    env.run_once().expect_code(0);
+    assert_eq!(
+        read(&gone),
+        gone_orig,
+        "a restored file stays restored (G5)"
+    );
+    assert_eq!(env.status().total("restored"), 1);
+}
+
+#[test]
+fn g1_the_retention_rule_for_deleted_files_lets_their_originals_go() {
+    let (_emu, env) = local_env();
+    let gone = env.add_jpeg("gone.jpg", 160, 120, 33);
+    // A folder found empty forgets nothing (it may be an unmounted share): keep one file.
+    env.add_jpeg("stays.jpg", 160, 120, 34);
+    let orig = read(&gone);
+    env.run_once().expect_code(0);
+    std::fs::remove_file(&gone).unwrap();
+    env.run_once().expect_code(0);
+    // Deleted "0 seconds ago" is at least 0 s ago: the rule applies.
+    env.run(&[
+        "backups",
+        "prune",
+        "--max-size",
+        "0",
+        "--deleted-older-than",
+        "0s",
+    ])
+    .expect_code(0);
+    assert!(!env.backup_of(&blake3::hex(&orig)).exists());
+    let out = env.run(&["restore", "--deleted", "--dry-run"]);
+    out.expect_code(0);
+    assert!(out.stdout.contains("would restore 0 file(s)"), "{out}");
+}
