@@ -316,5 +316,22 @@ pub fn restore(
             ledger.drop_deleted(&d.path, &d.orig_hash)?;
         }
     }
+    // The store remembers that this file holds its original now, so it stays restored even
+    // if the ledger is lost (G9, G5).
+    backups.journal().append(
+        &crate::backup::Record {
+            event: crate::backup::Event::Restored,
+            path: crate::names::shown(path),
+            mode: crate::pipeline::mode_name(folder.mode).into(),
+            orig: plan.orig_hash.to_string(),
+            orig_size: original.len() as u64,
+            opt: None,
+            opt_size: None,
+            profile: folder.settings.profile(config.backend),
+            format: plan.format.map(str::to_string),
+            at: crate::ledger::now(),
+        },
+        true,
+    )?;
     Ok(Outcome::Restored)
 }

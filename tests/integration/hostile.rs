@@ -180,3 +180,164 @@ fn g1_the_retention_rule_for_deleted_files_lets_their_originals_go() {
     out.expect_code(0);
     assert!(out.stdout.contains("would restore 0 file(s)"), "{out}");
 }
+
+/// Deletes the ledger and its WAL files, as a user cleaning up (or a lost disk) would.
+fn lose_ledger(env: &TestEnv) {
+    for suffix in ["", "-wal", "-shm"] {
+        let mut p = env.ledger_path().into_os_string();
+        p.push(suffix);
+        let _ = std::fs::remove_file(p);
+    }
+}
+
+/// A remote environment with `n` distinct photos optimized once.
+fn optimized_remote(n: u64) -> (Emulator, TestEnv, Vec<(PathBuf, Vec<u8>)>) {
+    let emu = Emulator::start_with_key(KEY, 1000);
+    let env = TestEnv::new();
+    env.configure(&Config::emulator(&emu));
+    let files: Vec<_> = (0..n)
+        .map(|i| {
+            let p = env.add_jpeg(&format!("d{}/p{i}.jpg", i % 2), 160, 120, 90 + i);
+            (p.clone(), read(&p))
+        })
+        .collect();
+    env.run_once().expect_code(0);
+    assert_eq!(emu.uploads() as u64, n);
+    (emu, env, files)
+}
+
+#[test]
+fn g9_a_deleted_ledger_costs_no_credit_and_restore_returns_true_originals() {
+    let (emu, env, files) = optimized_remote(6);
+    lose_ledger(&env);
+
+    let out = env.run_once();
+    out.expect_code(0);
+    assert_eq!(
+        emu.uploads(),
+        6,
+        "files optimized in place were sent again:\n{}",
+        log_summary(&emu)
+    );
+    assert!(
+        out.all().contains("rebuilt"),
+        "the run says what it did:\n{out}"
+    );
+    let s = env.status();
+    assert_eq!(s.total("optimized"), 6, "{s}");
+
+    env.run(&["restore", "--all"]).expect_code(0);
+    for (p, orig) in &files {
+        assert_eq!(read(p), *orig, "{} got its true original back", p.display());
+    }
+}
+
+#[test]
+fn g9_restore_right_after_losing_the_ledger_returns_true_originals() {
+    let (_emu, env, files) = optimized_remote(3);
+    lose_ledger(&env);
+    env.run(&["restore", "--all"]).expect_code(0);
+    for (p, orig) in &files {
+        assert_eq!(read(p), *orig, "{} got its true original back", p.display());
+    }
+}
+
+#[test]
+fn g9_a_corrupt_ledger_is_set_aside_and_rebuilt_without_paying_again() {
+    let (emu, env, files) = optimized_remote(4);
+    lose_ledger(&env);
+    std::fs::write(
+        env.ledger_path(),
+        b"this is not an SQLite database, it was overwritten",
+    )
+    .unwrap();
+
+    let out = env.run_once();
+    out.expect_code(0);
+    assert_eq!(emu.uploads(), 4, "{}", log_summary(&emu));
+    let aside: Vec<_> = std::fs::read_dir(env.root())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with("ledger.db.damaged-")
+        })
+        .collect();
+    assert_eq!(
+        aside.len(),
+        1,
+        "the damaged ledger is kept for inspection:\n{out}"
+    );
+    for (p, orig) in &files {
+        assert_optimized_in_place(&env, p, orig);
+    }
+}
+
+#[test]
+fn g9_g5_a_restored_file_stays_restored_after_the_ledger_is_lost() {
+    let (emu, env, files) = optimized_remote(2);
+    env.run(&["restore", files[0].0.to_str().unwrap()])
+        .expect_code(0);
+    lose_ledger(&env);
+    env.run_once().expect_code(0);
+    assert_eq!(emu.uploads(), 2, "{}", log_summary(&emu));
+    assert_eq!(read(&files[0].0), files[0].1, "still restored");
+    assert_eq!(env.status().total("restored"), 1);
+}
+
+#[test]
+fn g9_a_store_made_before_the_journal_describes_itself_after_one_run() {
+    let (emu, env, files) = optimized_remote(3);
+    // A store written before the journal existed.
+    std::fs::remove_dir_all(env.backup_dir().join("journal")).unwrap();
+    env.run_once().expect_code(0);
+    assert!(env.backup_dir().join("journal").is_dir());
+    lose_ledger(&env);
+    env.run_once().expect_code(0);
+    assert_eq!(emu.uploads(), 3, "{}", log_summary(&emu));
+    env.run(&["restore", "--all"]).expect_code(0);
+    for (p, orig) in &files {
+        assert_eq!(read(p), *orig);
+    }
+}
+
+#[test]
+fn g8_the_ledger_its_wal_and_lock_and_the_backups_are_private_to_their_user() {
+    use std::os::unix::fs::PermissionsExt;
+    let (_emu, env) = local_env();
+    env.add_jpeg("a.jpg", 160, 120, 41);
+    // A daemon keeps the WAL files open: look while it runs.
+    let mut d = env.spawn(&["run"]);
+    d.wait_until(
+        std::time::Duration::from_secs(60),
+        "the file optimized",
+        || env.status().total("optimized") == 1,
+    );
+    let mode = |p: PathBuf| {
+        std::fs::metadata(&p)
+            .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+            .permissions()
+            .mode()
+            & 0o777
+    };
+    for name in [
+        "ledger.db",
+        "ledger.db-wal",
+        "ledger.db-shm",
+        "ledger.db.lock",
+    ] {
+        assert_eq!(mode(env.path(name)), 0o600, "{name}");
+    }
+    assert_eq!(mode(env.backup_dir()), 0o700, "backups/");
+    assert_eq!(
+        mode(env.backup_dir().join("journal")),
+        0o700,
+        "backups/journal/"
+    );
+    for seg in std::fs::read_dir(env.backup_dir().join("journal")).unwrap() {
+        assert_eq!(mode(seg.unwrap().path()), 0o600, "journal segment");
+    }
+    d.signal("TERM");
+    d.wait().expect_code(0);
+}
