@@ -341,3 +341,119 @@ fn g8_the_ledger_its_wal_and_lock_and_the_backups_are_private_to_their_user() {
     d.signal("TERM");
     d.wait().expect_code(0);
 }
+
+/// Swaps `path` for something else (from the emulator's upload hook: after the agent read and
+/// sent the file, before it has the result).
+fn swap_on_upload(
+    emu: &Emulator,
+    path: &std::path::Path,
+    swap: impl Fn(&std::path::Path) + Send + Sync + 'static,
+) -> std::sync::Arc<std::sync::atomic::AtomicBool> {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let done = std::sync::Arc::new(AtomicBool::new(false));
+    let (path, want, flag) = (path.to_path_buf(), hash(path), done.clone());
+    emu.on_upload(move |file| {
+        if file.hash == want && !flag.swap(true, Ordering::SeqCst) {
+            swap(&path);
+        }
+    });
+    done
+}
+
+#[test]
+fn g1_a_file_swapped_for_a_symlink_while_pending_is_never_written_through() {
+    use std::os::unix::fs::PermissionsExt;
+    let emu = Emulator::start_with_key(KEY, 1000);
+    let env = TestEnv::new();
+    env.configure(&Config::emulator(&emu));
+    let path = env.add_jpeg("a.jpg", 160, 120, 51);
+    let orig = read(&path);
+    // The link points at a copy of the same bytes outside the folder.
+    let outside = env.path("outside.jpg");
+    write_file(&outside, &orig);
+    std::fs::set_permissions(&outside, std::fs::Permissions::from_mode(0o640)).unwrap();
+    let target = outside.clone();
+    let swapped = swap_on_upload(&emu, &path, move |p| {
+        std::fs::remove_file(p).unwrap();
+        std::os::unix::fs::symlink(&target, p).unwrap();
+    });
+
+    env.run_once();
+    assert!(
+        swapped.load(std::sync::atomic::Ordering::SeqCst),
+        "the hook never fired"
+    );
+    let meta = std::fs::symlink_metadata(&path).unwrap();
+    assert!(
+        meta.file_type().is_symlink(),
+        "the user's symlink is still a symlink"
+    );
+    assert_eq!(read(&outside), orig, "nothing was written through the link");
+    assert_eq!(
+        std::fs::metadata(&outside).unwrap().permissions().mode() & 0o777,
+        0o640
+    );
+    // The next run leaves the link alone too.
+    env.run_once();
+    assert!(std::fs::symlink_metadata(&path)
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    assert_eq!(read(&outside), orig);
+}
+
+#[test]
+fn g7_a_file_swapped_for_a_fifo_while_pending_never_hangs_a_run() {
+    let emu = Emulator::start_with_key(KEY, 1000);
+    let env = TestEnv::new();
+    env.configure(&Config::emulator(&emu));
+    let path = env.add_jpeg("a.jpg", 160, 120, 52);
+    let other = env.add_jpeg("b.jpg", 160, 120, 53);
+    let other_orig = read(&other);
+    let swapped = swap_on_upload(&emu, &path, |p| {
+        std::fs::remove_file(p).unwrap();
+        let c = std::ffi::CString::new(p.as_os_str().as_bytes()).unwrap();
+        // SAFETY: mkfifo reads a NUL-terminated path and touches nothing else.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0);
+    });
+    // `run` waits at most RUN_TIMEOUT: a hang fails the test.
+    env.run_once();
+    assert!(
+        swapped.load(std::sync::atomic::Ordering::SeqCst),
+        "the hook never fired"
+    );
+    use std::os::unix::fs::FileTypeExt;
+    assert!(std::fs::symlink_metadata(&path)
+        .unwrap()
+        .file_type()
+        .is_fifo());
+    assert_optimized_in_place(&env, &other, &other_orig);
+    env.run_once();
+}
+
+#[test]
+fn g1_restore_never_writes_through_a_symlink_swapped_in_even_with_force() {
+    let (_emu, env) = local_env();
+    let path = env.add_jpeg("a.jpg", 160, 120, 54);
+    env.run_once().expect_code(0);
+    // The link points at a copy of the optimized bytes: the same content as the ledger's.
+    let outside = env.path("outside.jpg");
+    let optimized = read(&path);
+    write_file(&outside, &optimized);
+    std::fs::remove_file(&path).unwrap();
+    std::os::unix::fs::symlink(&outside, &path).unwrap();
+    for args in [&["restore", "--all"][..], &["restore", "--all", "--force"]] {
+        let out = env.run(args);
+        out.expect_code(1);
+        assert!(out.stderr.contains("symbolic link"), "{out}");
+    }
+    assert!(std::fs::symlink_metadata(&path)
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    assert_eq!(
+        read(&outside),
+        optimized,
+        "nothing written through the link"
+    );
+}
