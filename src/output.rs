@@ -94,12 +94,18 @@ pub fn explain(e: &std::io::Error, path: &Path) -> String {
     }
 }
 
+mod attrs;
+
+pub use attrs::Attrs;
+
 /// What to carry over from the file being replaced.
 #[derive(Debug, Clone, Default)]
 pub struct Carry {
     pub permissions: Option<std::fs::Permissions>,
     pub mtime: Option<SystemTime>,
     pub owner: Option<(u32, u32)>,
+    /// Extended attributes and ACLs (see `attrs`).
+    pub attrs: Attrs,
 }
 
 impl Carry {
@@ -109,6 +115,15 @@ impl Carry {
             permissions: Some(meta.permissions()),
             mtime: meta.modified().ok(),
             owner: Some((meta.uid(), meta.gid())),
+            attrs: Attrs::default(),
+        }
+    }
+
+    /// Everything of an open file: mode, owner, mtime, extended attributes and ACLs.
+    pub fn from_file(file: &File, meta: &Metadata) -> Carry {
+        Carry {
+            attrs: Attrs::of(file),
+            ..Carry::from_meta(meta)
         }
     }
 }
@@ -139,6 +154,9 @@ pub fn write_atomic(target: &Path, bytes: &[u8], carry: &Carry) -> Result<Stat, 
         // which is what a user running it for their own files has anyway.
         let _ = std::os::unix::fs::fchown(file, Some(uid), Some(gid));
     }
+    // After the mode: an ACL sets the group bits itself (its mask), consistently with the
+    // mode carried from the same file.
+    carry.attrs.apply(file, target);
     if let Some(m) = carry.mtime {
         file.set_modified(m)
             .map_err(|e| IoError::new("cannot set the modification time of", target, e))?;

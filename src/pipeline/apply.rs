@@ -175,8 +175,7 @@ fn apply_one(
             "the file is no longer in a configured folder".into(),
         ));
     };
-    let (original, meta) = read_if_unchanged(&file.path, &work.hash, file.stat.inode)?;
-    let carry = Carry::from_meta(&meta);
+    let (original, meta, carry) = read_if_unchanged(&file.path, &work.hash, file.stat.inode)?;
     // Where the result (and the extras beside it) go.
     let base = folder
         .target_of(&file.path)
@@ -347,16 +346,17 @@ fn read_if_unchanged(
     path: &Path,
     hash: &str,
     inode: u64,
-) -> Result<(Vec<u8>, std::fs::Metadata), ApplyError> {
+) -> Result<(Vec<u8>, std::fs::Metadata, Carry), ApplyError> {
     use std::os::unix::fs::MetadataExt;
-    let (bytes, meta) = crate::open::read_regular(path).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => ApplyError::Changed,
-        _ => io(format!("cannot read the file: {e}")),
-    })?;
+    let (bytes, meta, carry) =
+        crate::open::read_regular_carry(path).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => ApplyError::Changed,
+            _ => io(format!("cannot read the file: {e}")),
+        })?;
     if meta.ino() != inode || hash_bytes(&bytes) != hash {
         return Err(ApplyError::Changed);
     }
-    Ok((bytes, meta))
+    Ok((bytes, meta, carry))
 }
 
 /// Writes a file the agent owns (mirror copy or extra), never overwriting a file it did not

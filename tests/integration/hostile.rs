@@ -626,3 +626,76 @@ fn g7_a_ledger_on_a_read_only_disk_is_named_with_what_to_do() {
     assert!(all.contains("read-only"), "says why:\n{out}");
     assert!(all.contains("writable"), "says what to do:\n{out}");
 }
+
+/// A POSIX ACL as the kernel stores it in `system.posix_acl_access`: owner rw, user 4242
+/// r, group r, mask r, others nothing.
+fn acl_with_user_4242() -> Vec<u8> {
+    let mut v = 2u32.to_le_bytes().to_vec();
+    let undefined = u32::MAX;
+    for (tag, perm, id) in [
+        (0x01u16, 6u16, undefined),
+        (0x02, 4, 4242),
+        (0x04, 4, undefined),
+        (0x10, 4, undefined),
+        (0x20, 0, undefined),
+    ] {
+        v.extend(tag.to_le_bytes());
+        v.extend(perm.to_le_bytes());
+        v.extend(id.to_le_bytes());
+    }
+    v
+}
+
+const ATTRS: [(&str, &[u8]); 2] = [
+    ("user.DOSATTRIB", b"0x20 archive"),
+    ("user.xdg.tags", b"holiday,beach"),
+];
+
+/// Sets the attributes and the ACL; false where the file system here cannot hold them.
+fn set_attrs(p: &std::path::Path) -> bool {
+    ATTRS.iter().all(|(n, v)| xattr::set(p, n, v).is_ok())
+        && xattr::set(p, "system.posix_acl_access", &acl_with_user_4242()).is_ok()
+}
+
+#[track_caller]
+fn assert_attrs(p: &std::path::Path) {
+    for (n, v) in ATTRS {
+        assert_eq!(
+            xattr::get(p, n).unwrap().as_deref(),
+            Some(v),
+            "{} lost {n}",
+            p.display()
+        );
+    }
+    assert_eq!(
+        xattr::get(p, "system.posix_acl_access").unwrap(),
+        Some(acl_with_user_4242()),
+        "{} lost its ACL",
+        p.display()
+    );
+}
+
+#[test]
+fn g1_extended_attributes_and_acls_survive_replace_restore_and_mirror() {
+    let emu = Emulator::start_with_key(KEY, 1000);
+    let env = TestEnv::new();
+    env.configure(&Config::without_key(&emu).folders(vec![
+        Folder::replace("photos"),
+        Folder::mirror("nas", "web"),
+    ]));
+    let replaced = env.add_jpeg("a.jpg", 160, 120, 81);
+    let mirrored = env.path("nas/b.jpg");
+    write_file(&mirrored, &images::photo_jpeg(160, 120, 82));
+    if !(set_attrs(&replaced) && set_attrs(&mirrored)) {
+        eprintln!("SKIPPED g1_extended_attributes: this file system holds no user xattrs or ACLs");
+        return;
+    }
+    let orig = read(&replaced);
+    env.run_once().expect_code(0);
+    assert_optimized_in_place(&env, &replaced, &orig);
+    assert_attrs(&replaced);
+    assert_attrs(&env.path("web/b.jpg"));
+    env.run(&["restore", "--all"]).expect_code(0);
+    assert_eq!(read(&replaced), orig);
+    assert_attrs(&replaced);
+}
