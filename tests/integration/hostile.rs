@@ -746,3 +746,35 @@ fn the_built_in_optimizer_keeps_big_images_within_its_memory_budget() {
     eprintln!("peak memory with the budget: {peak} MiB");
     assert!(peak < 210, "peak {peak} MiB with a 200 MiB budget:\n{out}");
 }
+
+#[test]
+fn g4_a_full_mirror_disk_costs_no_credit_when_space_returns() {
+    let emu = Emulator::start_with_key(KEY, 1000);
+    let env = TestEnv::new();
+    let Some(disk) =
+        support::tmpfs::Tmpfs::mount(&env.path("web"), 8 * 1024, "g4_full_mirror_disk")
+    else {
+        return;
+    };
+    env.configure(&Config::emulator(&emu).folders(vec![Folder::mirror("photos", "web")]));
+    for i in 0..8 {
+        env.add_jpeg(&format!("p{i}.jpg"), 320, 240, 500 + i);
+    }
+    let out = env.run_once();
+    assert!(out.all().contains("no space left"), "{out}");
+    assert_eq!(emu.uploads(), 8);
+    disk.resize(64 * 1024 * 1024);
+    env.run_once().expect_code(0);
+    for i in 0..8 {
+        assert!(
+            env.path(&format!("web/p{i}.jpg")).is_file(),
+            "p{i} mirrored"
+        );
+    }
+    assert_eq!(
+        emu.uploads(),
+        8,
+        "paid results were uploaded again:\n{}",
+        log_summary(&emu)
+    );
+}
