@@ -135,20 +135,39 @@ impl Client {
         s: &FolderSettings,
         wait: u32,
     ) -> Result<Vec<Item>, ApiError> {
-        let mut body = serde_json::Map::new();
-        body.insert("key".into(), json!(self.key.expose()));
-        for (k, v) in self.options(s, wait) {
-            body.insert(k.into(), json!(v));
-        }
+        let mut body = self.json_body(s, wait);
         let file_urls: serde_json::Map<String, serde_json::Value> = urls
             .iter()
             .enumerate()
             .map(|(i, u)| (format!("url{}", i + 1), json!(u)))
             .collect();
         body.insert("file_urls".into(), serde_json::Value::Object(file_urls));
+        self.post_json("post-reducer.php", body).await
+    }
+
+    /// The key and the options, as the start of a JSON request body.
+    pub(super) fn json_body(
+        &self,
+        s: &FolderSettings,
+        wait: u32,
+    ) -> serde_json::Map<String, serde_json::Value> {
+        let mut body = serde_json::Map::new();
+        body.insert("key".into(), json!(self.key.expose()));
+        for (k, v) in self.options(s, wait) {
+            body.insert(k.into(), json!(v));
+        }
+        body
+    }
+
+    /// POSTs a JSON body to `/v2/{endpoint}` and reads the items of the reply.
+    pub(super) async fn post_json(
+        &self,
+        endpoint: &str,
+        body: serde_json::Map<String, serde_json::Value>,
+    ) -> Result<Vec<Item>, ApiError> {
         let req = self
             .http
-            .post(format!("{}/v2/post-reducer.php", self.base))
+            .post(format!("{}/v2/{endpoint}", self.base))
             .json(&serde_json::Value::Object(body));
         self.items(req).await
     }
