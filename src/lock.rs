@@ -23,6 +23,7 @@ pub fn acquire(ledger: &Path) -> anyhow::Result<InstanceLock> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
     }
+    crate::ledger::private_file(&path)?;
     let mut file = File::options()
         .read(true)
         .write(true)

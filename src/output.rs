@@ -84,6 +84,29 @@ pub fn write_atomic(target: &Path, bytes: &[u8], carry: &Carry) -> Result<Stat, 
     Ok(Stat::of(&meta))
 }
 
+/// Creates `dir` (and missing parents) for the agent's own data, readable by its user only
+/// (0700): the ledger and the backup store list every private path and hold every original.
+/// A folder that exists already is tightened to 0700 if this user owns it.
+pub fn private_dir(dir: &Path) -> Result<(), IoError> {
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+    match std::fs::symlink_metadata(dir) {
+        Ok(meta) if meta.is_dir() => {
+            // SAFETY: geteuid has no preconditions and cannot fail.
+            let me = unsafe { libc::geteuid() };
+            if meta.uid() == me && meta.mode() & 0o077 != 0 {
+                std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+                    .map_err(|e| IoError::new("cannot make private the folder", dir, e))?;
+            }
+            Ok(())
+        }
+        _ => std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(|e| IoError::new("cannot create the folder", dir, e)),
+    }
+}
+
 /// Flushes a folder's entries (renames, creations) to disk.
 pub fn sync_dir(dir: &Path) -> Result<(), IoError> {
     File::open(dir)

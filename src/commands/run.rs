@@ -8,7 +8,6 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use crate::daemon::{self, Signals, GRACE};
-use crate::ledger::Ledger;
 use crate::logging::{self, LogFormat};
 use crate::pipeline::batch::{self, Scope};
 use crate::pipeline::{Ctx, Shared, Tally};
@@ -25,7 +24,8 @@ pub fn run(config: Option<&Path>, once: bool, log_format: LogFormat) -> anyhow::
     // send SIGHUP or SIGTERM, whose default action would kill it on the spot.
     let signals = rt.block_on(async { Signals::new() })?;
     let _lock = crate::lock::acquire(&config.ledger)?;
-    let shared = Shared::new(Ledger::open(&config.ledger)?);
+    let backups = crate::backup::BackupStore::new(&config.backup_dir);
+    let shared = Shared::new(crate::recover::open(&config, &backups)?, backups);
     let code = rt.block_on(async move {
         if once {
             once_through(config, shared, signals, log_format).await

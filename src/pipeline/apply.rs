@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 
 use super::{Ctx, Work};
+use crate::backup::{Event, Record};
 use crate::config::{Convert, Mode};
 use crate::content::hash_bytes;
 use crate::ledger::{FileRow, Outcome, ResultRow, Stat, State};
@@ -132,7 +133,7 @@ fn apply_one(
             "the file is no longer in a configured folder".into(),
         ));
     };
-    let (original, meta) = read_if_unchanged(&file.path, &work.hash)?;
+    let (original, meta) = read_if_unchanged(&file.path, &work.hash, file.stat.inode)?;
     let carry = Carry::from_meta(&meta);
     // Where the result (and the extras beside it) go.
     let base = folder
@@ -143,6 +144,16 @@ fn apply_one(
         (Some(opt), Mode::Replace) => {
             ctx.backups.store(&work.hash, &original).map_err(io)?;
             ctx.ledger().record_backup(&work.hash, work.size)?;
+            // The store says what it holds before the file changes (G9).
+            describe(
+                ctx,
+                Event::Optimized,
+                &file.path,
+                folder.mode,
+                work,
+                result,
+                true,
+            )?;
             // Last look before the rename: was the file edited while we worked? (G3)
             let now = std::fs::symlink_metadata(&file.path)
                 .map_err(|e| io(format!("the file vanished: {e}")))?;
@@ -164,6 +175,15 @@ fn apply_one(
             let target = base.clone();
             let bytes: &[u8] = main.as_deref().unwrap_or(&original);
             write_owned(ctx, &target, &file.path, MIRROR_COPY, bytes, &carry)?;
+            describe(
+                ctx,
+                result_event(main),
+                &file.path,
+                folder.mode,
+                work,
+                result,
+                false,
+            )?;
             let state = if main.is_some() {
                 State::Optimized
             } else {
@@ -184,6 +204,15 @@ fn apply_one(
             }
         }
         (None, Mode::Replace) => {
+            describe(
+                ctx,
+                Event::AlreadyOptimal,
+                &file.path,
+                folder.mode,
+                work,
+                result,
+                false,
+            )?;
             ctx.ledger()
                 .set_state(&file.path, State::Skipped, Some(ALREADY_OPTIMAL))?;
         }
@@ -226,14 +255,61 @@ fn apply_one(
     Ok(())
 }
 
-/// Reads a file and checks it still holds `hash` (G3).
-fn read_if_unchanged(path: &Path, hash: &str) -> Result<(Vec<u8>, std::fs::Metadata), ApplyError> {
-    let meta = std::fs::symlink_metadata(path).map_err(|e| match e.kind() {
+fn result_event(main: &Option<Vec<u8>>) -> Event {
+    match main {
+        Some(_) => Event::Optimized,
+        None => Event::AlreadyOptimal,
+    }
+}
+
+/// Appends the journal line for one file's result (G9); `durable` for a replace, which
+/// must not happen before its line is on disk.
+fn describe(
+    ctx: &Ctx,
+    event: Event,
+    path: &Path,
+    mode: Mode,
+    work: &Work,
+    result: &ResultRow,
+    durable: bool,
+) -> Result<(), ApplyError> {
+    let record = Record {
+        event,
+        path: crate::names::shown(path),
+        mode: mode_name(mode).into(),
+        orig: work.hash.clone(),
+        orig_size: work.size,
+        opt: result.opt_hash.clone(),
+        opt_size: result.opt_size,
+        profile: work.profile.clone(),
+        format: Some(work.format.as_str().into()),
+        at: crate::ledger::now(),
+    };
+    ctx.backups.journal().append(&record, durable).map_err(io)
+}
+
+pub fn mode_name(mode: Mode) -> &'static str {
+    match mode {
+        Mode::Replace => "replace",
+        Mode::Mirror => "mirror",
+    }
+}
+
+/// Reads a file and checks it still is the file that was optimized (G3): a regular file
+/// (not a link or a FIFO swapped in, see `open`), the same inode the scan recorded, holding
+/// `hash`. The metadata is the descriptor's, so what is carried over (mode, owner) is the
+/// file's own, never a link's.
+fn read_if_unchanged(
+    path: &Path,
+    hash: &str,
+    inode: u64,
+) -> Result<(Vec<u8>, std::fs::Metadata), ApplyError> {
+    use std::os::unix::fs::MetadataExt;
+    let (bytes, meta) = crate::open::read_regular(path).map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => ApplyError::Changed,
         _ => io(format!("cannot read the file: {e}")),
     })?;
-    let bytes = std::fs::read(path).map_err(|e| io(format!("cannot read the file: {e}")))?;
-    if hash_bytes(&bytes) != hash {
+    if meta.ino() != inode || hash_bytes(&bytes) != hash {
         return Err(ApplyError::Changed);
     }
     Ok((bytes, meta))
@@ -308,7 +384,8 @@ pub fn verdict(ctx: &Ctx, work: &Work, outcome: Outcome, why: &str) -> anyhow::R
 pub fn read_original(work: &Work) -> Option<Vec<u8>> {
     work.files
         .iter()
-        .filter_map(|f| std::fs::read(&f.path).ok())
+        .filter_map(|f| crate::open::read_regular(&f.path).ok())
+        .map(|(b, _)| b)
         .find(|b| hash_bytes(b) == work.hash)
 }
 

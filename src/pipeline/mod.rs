@@ -24,20 +24,24 @@ use crate::config::{BackendKind, Config, Folder};
 use crate::content::Format;
 use crate::ledger::{FileRow, Ledger};
 
+pub use apply::{mode_name, ALREADY_OPTIMAL, MIRROR_COPY};
 pub use plan::Plan;
 
 /// What every batch of one process shares: the ledger, the contents in work, the stop request.
 pub struct Shared {
     ledger: Mutex<Ledger>,
     claims: Mutex<HashSet<(String, String)>>,
+    /// One store (and one journal segment) for the whole process.
+    backups: BackupStore,
     pub stop: Stop,
 }
 
 impl Shared {
-    pub fn new(ledger: Ledger) -> Arc<Shared> {
+    pub fn new(ledger: Ledger, backups: BackupStore) -> Arc<Shared> {
         Arc::new(Shared {
             ledger: Mutex::new(ledger),
             claims: Mutex::new(HashSet::new()),
+            backups,
             stop: Stop::default(),
         })
     }
@@ -91,7 +95,7 @@ pub struct Ctx {
 impl Ctx {
     pub fn new(config: Arc<Config>, shared: Arc<Shared>) -> Ctx {
         Ctx {
-            backups: BackupStore::new(&config.backup_dir),
+            backups: shared.backups.clone(),
             config,
             shared,
             tally: Tally::default(),

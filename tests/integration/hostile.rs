@@ -1,0 +1,459 @@
+//! Hostile conditions on the file system: names that are not UTF-8, files swapped under the
+//! agent, full disks, lost or corrupt ledgers. Each test is named after what it protects.
+//! (A hostile *server* is `hostile_server.rs`.)
+
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
+use std::path::PathBuf;
+
+use shortpixel_emulator::Emulator;
+
+use crate::support::*;
+
+/// A local-backend environment (no request leaves the machine; the emulator only trips).
+fn local_env() -> (Emulator, TestEnv) {
+    let emu = Emulator::start_with_key(KEY, 1000);
+    let env = TestEnv::new();
+    env.configure(&Config::without_key(&emu));
+    (emu, env)
+}
+
+/// `photos/<name>` for a name given as bytes.
+fn photo(env: &TestEnv, name: &[u8]) -> PathBuf {
+    env.photos().join(OsStr::from_bytes(name))
+}
+
+#[test]
+fn g10_names_that_are_not_utf8_keep_one_record_each_and_restore_exactly() {
+    let (_emu, env) = local_env();
+    let long = [b'n'; 251]
+        .iter()
+        .copied()
+        .chain(*b".jpg")
+        .collect::<Vec<u8>>();
+    let names: Vec<Vec<u8>> = vec![
+        b"\xff\xfe.jpg".to_vec(),
+        b"\xfe\xff.jpg".to_vec(),
+        b"line\nbreak.jpg".to_vec(),
+        b"plain.jpg".to_vec(),
+        long,
+    ];
+    let files: Vec<(PathBuf, Vec<u8>)> = names
+        .iter()
+        .enumerate()
+        .map(|(i, n)| {
+            let p = photo(&env, n);
+            write_file(&p, &images::photo_jpeg(160, 120, 70 + i as u64));
+            (p.clone(), read(&p))
+        })
+        .collect();
+
+    env.run_once().expect_code(0);
+    let s = env.status();
+    assert_eq!(s.total("files"), files.len() as u64, "{s}");
+    assert_eq!(s.total("optimized"), files.len() as u64, "{s}");
+    for (p, orig) in &files {
+        assert_optimized_in_place(&env, p, orig);
+    }
+
+    // Pruning without --force keeps every original whose file is optimized in place.
+    env.run(&["backups", "prune", "--max-size", "0"])
+        .expect_code(0);
+    for (_, orig) in &files {
+        let b = env.backup_of(&blake3::hex(orig));
+        assert_eq!(read(&b), *orig, "the only copy of an original was pruned");
+    }
+
+    // One file restored by its (non-UTF-8) name, then all of them.
+    env.run_os(&[OsStr::new("restore"), files[0].0.as_os_str()])
+        .expect_code(0);
+    assert_eq!(read(&files[0].0), files[0].1);
+    assert_ne!(
+        read(&files[1].0),
+        files[1].1,
+        "its twin name was left alone"
+    );
+    env.run(&["restore", "--all"]).expect_code(0);
+    for (p, orig) in &files {
+        assert_eq!(read(p), *orig, "{} restored byte for byte", p.display());
+    }
+    let s = env.status();
+    assert_eq!(s.total("restored"), files.len() as u64, "{s}");
+}
+
+#[test]
+fn g10_status_lists_names_that_are_not_utf8_escaped_and_distinct() {
+    let (_emu, env) = local_env();
+    // Not images: skipped, and listed by name with the reason.
+    for n in [&b"\xff\xfe.jpg"[..], b"\xfe\xff.jpg", b"tab\there.jpg"] {
+        write_file(&photo(&env, n), b"not an image at all");
+    }
+    env.run_once().expect_code(0);
+    let s = env.status();
+    let listed: Vec<String> = s.0["skipped_files"]
+        .as_array()
+        .expect("skipped_files")
+        .iter()
+        .map(|f| f["path"].as_str().unwrap().to_owned())
+        .collect();
+    let base = canonical(&env.photos());
+    for want in ["\\xff\\xfe.jpg", "\\xfe\\xff.jpg", "tab\\there.jpg"] {
+        assert!(
+            listed.contains(&format!("{base}/{want}")),
+            "{want} not listed in {listed:?}"
+        );
+    }
+    let text = env.run(&["status"]);
+    text.expect_code(0);
+    assert!(text.stdout.contains("\\xff\\xfe.jpg"), "{}", text.stdout);
+}
+
+#[test]
+fn g1_a_deleted_file_stays_restorable_by_its_old_path_until_pruned_explicitly() {
+    let (_emu, env) = local_env();
+    let gone = env.add_jpeg("2024/gone.jpg", 160, 120, 31);
+    let kept = env.add_jpeg("2024/kept.jpg", 160, 120, 32);
+    let (gone_orig, kept_orig) = (read(&gone), read(&kept));
+    env.run_once().expect_code(0);
+    assert_optimized_in_place(&env, &gone, &gone_orig);
+
+    // Deleted, and a scan has seen it gone.
+    std::fs::remove_file(&gone).unwrap();
+    env.run_once().expect_code(0);
+    // Neither `--all` nor a prune without --force or a retention rule touches it.
+    env.run(&["restore", "--all", "--dry-run"]).expect_code(0);
+    env.run(&["backups", "prune", "--max-size", "0"])
+        .expect_code(0);
+    env.run(&[
+        "backups",
+        "prune",
+        "--max-size",
+        "0",
+        "--deleted-older-than",
+        "30d",
+    ])
+    .expect_code(0);
+    assert!(!gone.exists(), "nothing resurrected the deleted file");
+    assert_eq!(read(&env.backup_of(&blake3::hex(&gone_orig))), gone_orig);
+    let listed = env.run(&["restore", "--deleted", "--dry-run"]);
+    listed.expect_code(0);
+    assert!(
+        listed.stdout.contains("would restore") && listed.stdout.contains("gone.jpg"),
+        "{listed}"
+    );
+
+    // Restored by its old path: the original, byte for byte, tracked as restored.
+    env.run(&["restore", gone.to_str().unwrap()]).expect_code(0);
+    assert_eq!(read(&gone), gone_orig);
+    assert_ne!(read(&kept), kept_orig, "the other file stays optimized");
+    env.run_once().expect_code(0);
+    assert_eq!(
+        read(&gone),
+        gone_orig,
+        "a restored file stays restored (G5)"
+    );
+    assert_eq!(env.status().total("restored"), 1);
+}
+
+#[test]
+fn g1_the_retention_rule_for_deleted_files_lets_their_originals_go() {
+    let (_emu, env) = local_env();
+    let gone = env.add_jpeg("gone.jpg", 160, 120, 33);
+    // A folder found empty forgets nothing (it may be an unmounted share): keep one file.
+    env.add_jpeg("stays.jpg", 160, 120, 34);
+    let orig = read(&gone);
+    env.run_once().expect_code(0);
+    std::fs::remove_file(&gone).unwrap();
+    env.run_once().expect_code(0);
+    // Deleted "0 seconds ago" is at least 0 s ago: the rule applies.
+    env.run(&[
+        "backups",
+        "prune",
+        "--max-size",
+        "0",
+        "--deleted-older-than",
+        "0s",
+    ])
+    .expect_code(0);
+    assert!(!env.backup_of(&blake3::hex(&orig)).exists());
+    let out = env.run(&["restore", "--deleted", "--dry-run"]);
+    out.expect_code(0);
+    assert!(out.stdout.contains("would restore 0 file(s)"), "{out}");
+}
+
+/// Deletes the ledger and its WAL files, as a user cleaning up (or a lost disk) would.
+fn lose_ledger(env: &TestEnv) {
+    for suffix in ["", "-wal", "-shm"] {
+        let mut p = env.ledger_path().into_os_string();
+        p.push(suffix);
+        let _ = std::fs::remove_file(p);
+    }
+}
+
+/// A remote environment with `n` distinct photos optimized once.
+fn optimized_remote(n: u64) -> (Emulator, TestEnv, Vec<(PathBuf, Vec<u8>)>) {
+    let emu = Emulator::start_with_key(KEY, 1000);
+    let env = TestEnv::new();
+    env.configure(&Config::emulator(&emu));
+    let files: Vec<_> = (0..n)
+        .map(|i| {
+            let p = env.add_jpeg(&format!("d{}/p{i}.jpg", i % 2), 160, 120, 90 + i);
+            (p.clone(), read(&p))
+        })
+        .collect();
+    env.run_once().expect_code(0);
+    assert_eq!(emu.uploads() as u64, n);
+    (emu, env, files)
+}
+
+#[test]
+fn g9_a_deleted_ledger_costs_no_credit_and_restore_returns_true_originals() {
+    let (emu, env, files) = optimized_remote(6);
+    lose_ledger(&env);
+
+    let out = env.run_once();
+    out.expect_code(0);
+    assert_eq!(
+        emu.uploads(),
+        6,
+        "files optimized in place were sent again:\n{}",
+        log_summary(&emu)
+    );
+    assert!(
+        out.all().contains("rebuilt"),
+        "the run says what it did:\n{out}"
+    );
+    let s = env.status();
+    assert_eq!(s.total("optimized"), 6, "{s}");
+
+    env.run(&["restore", "--all"]).expect_code(0);
+    for (p, orig) in &files {
+        assert_eq!(read(p), *orig, "{} got its true original back", p.display());
+    }
+}
+
+#[test]
+fn g9_restore_right_after_losing_the_ledger_returns_true_originals() {
+    let (_emu, env, files) = optimized_remote(3);
+    lose_ledger(&env);
+    env.run(&["restore", "--all"]).expect_code(0);
+    for (p, orig) in &files {
+        assert_eq!(read(p), *orig, "{} got its true original back", p.display());
+    }
+}
+
+#[test]
+fn g9_a_corrupt_ledger_is_set_aside_and_rebuilt_without_paying_again() {
+    let (emu, env, files) = optimized_remote(4);
+    lose_ledger(&env);
+    std::fs::write(
+        env.ledger_path(),
+        b"this is not an SQLite database, it was overwritten",
+    )
+    .unwrap();
+
+    let out = env.run_once();
+    out.expect_code(0);
+    assert_eq!(emu.uploads(), 4, "{}", log_summary(&emu));
+    let aside: Vec<_> = std::fs::read_dir(env.root())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with("ledger.db.damaged-")
+        })
+        .collect();
+    assert_eq!(
+        aside.len(),
+        1,
+        "the damaged ledger is kept for inspection:\n{out}"
+    );
+    for (p, orig) in &files {
+        assert_optimized_in_place(&env, p, orig);
+    }
+}
+
+#[test]
+fn g9_g5_a_restored_file_stays_restored_after_the_ledger_is_lost() {
+    let (emu, env, files) = optimized_remote(2);
+    env.run(&["restore", files[0].0.to_str().unwrap()])
+        .expect_code(0);
+    lose_ledger(&env);
+    env.run_once().expect_code(0);
+    assert_eq!(emu.uploads(), 2, "{}", log_summary(&emu));
+    assert_eq!(read(&files[0].0), files[0].1, "still restored");
+    assert_eq!(env.status().total("restored"), 1);
+}
+
+#[test]
+fn g9_a_store_made_before_the_journal_describes_itself_after_one_run() {
+    let (emu, env, files) = optimized_remote(3);
+    // A store written before the journal existed.
+    std::fs::remove_dir_all(env.backup_dir().join("journal")).unwrap();
+    env.run_once().expect_code(0);
+    assert!(env.backup_dir().join("journal").is_dir());
+    lose_ledger(&env);
+    env.run_once().expect_code(0);
+    assert_eq!(emu.uploads(), 3, "{}", log_summary(&emu));
+    env.run(&["restore", "--all"]).expect_code(0);
+    for (p, orig) in &files {
+        assert_eq!(read(p), *orig);
+    }
+}
+
+#[test]
+fn g8_the_ledger_its_wal_and_lock_and_the_backups_are_private_to_their_user() {
+    use std::os::unix::fs::PermissionsExt;
+    let (_emu, env) = local_env();
+    env.add_jpeg("a.jpg", 160, 120, 41);
+    // A daemon keeps the WAL files open: look while it runs.
+    let mut d = env.spawn(&["run"]);
+    d.wait_until(
+        std::time::Duration::from_secs(60),
+        "the file optimized",
+        || env.status().total("optimized") == 1,
+    );
+    let mode = |p: PathBuf| {
+        std::fs::metadata(&p)
+            .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+            .permissions()
+            .mode()
+            & 0o777
+    };
+    for name in [
+        "ledger.db",
+        "ledger.db-wal",
+        "ledger.db-shm",
+        "ledger.db.lock",
+    ] {
+        assert_eq!(mode(env.path(name)), 0o600, "{name}");
+    }
+    assert_eq!(mode(env.backup_dir()), 0o700, "backups/");
+    assert_eq!(
+        mode(env.backup_dir().join("journal")),
+        0o700,
+        "backups/journal/"
+    );
+    for seg in std::fs::read_dir(env.backup_dir().join("journal")).unwrap() {
+        assert_eq!(mode(seg.unwrap().path()), 0o600, "journal segment");
+    }
+    d.signal("TERM");
+    d.wait().expect_code(0);
+}
+
+/// Swaps `path` for something else (from the emulator's upload hook: after the agent read and
+/// sent the file, before it has the result).
+fn swap_on_upload(
+    emu: &Emulator,
+    path: &std::path::Path,
+    swap: impl Fn(&std::path::Path) + Send + Sync + 'static,
+) -> std::sync::Arc<std::sync::atomic::AtomicBool> {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let done = std::sync::Arc::new(AtomicBool::new(false));
+    let (path, want, flag) = (path.to_path_buf(), hash(path), done.clone());
+    emu.on_upload(move |file| {
+        if file.hash == want && !flag.swap(true, Ordering::SeqCst) {
+            swap(&path);
+        }
+    });
+    done
+}
+
+#[test]
+fn g1_a_file_swapped_for_a_symlink_while_pending_is_never_written_through() {
+    use std::os::unix::fs::PermissionsExt;
+    let emu = Emulator::start_with_key(KEY, 1000);
+    let env = TestEnv::new();
+    env.configure(&Config::emulator(&emu));
+    let path = env.add_jpeg("a.jpg", 160, 120, 51);
+    let orig = read(&path);
+    // The link points at a copy of the same bytes outside the folder.
+    let outside = env.path("outside.jpg");
+    write_file(&outside, &orig);
+    std::fs::set_permissions(&outside, std::fs::Permissions::from_mode(0o640)).unwrap();
+    let target = outside.clone();
+    let swapped = swap_on_upload(&emu, &path, move |p| {
+        std::fs::remove_file(p).unwrap();
+        std::os::unix::fs::symlink(&target, p).unwrap();
+    });
+
+    env.run_once();
+    assert!(
+        swapped.load(std::sync::atomic::Ordering::SeqCst),
+        "the hook never fired"
+    );
+    let meta = std::fs::symlink_metadata(&path).unwrap();
+    assert!(
+        meta.file_type().is_symlink(),
+        "the user's symlink is still a symlink"
+    );
+    assert_eq!(read(&outside), orig, "nothing was written through the link");
+    assert_eq!(
+        std::fs::metadata(&outside).unwrap().permissions().mode() & 0o777,
+        0o640
+    );
+    // The next run leaves the link alone too.
+    env.run_once();
+    assert!(std::fs::symlink_metadata(&path)
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    assert_eq!(read(&outside), orig);
+}
+
+#[test]
+fn g7_a_file_swapped_for_a_fifo_while_pending_never_hangs_a_run() {
+    let emu = Emulator::start_with_key(KEY, 1000);
+    let env = TestEnv::new();
+    env.configure(&Config::emulator(&emu));
+    let path = env.add_jpeg("a.jpg", 160, 120, 52);
+    let other = env.add_jpeg("b.jpg", 160, 120, 53);
+    let other_orig = read(&other);
+    let swapped = swap_on_upload(&emu, &path, |p| {
+        std::fs::remove_file(p).unwrap();
+        let c = std::ffi::CString::new(p.as_os_str().as_bytes()).unwrap();
+        // SAFETY: mkfifo reads a NUL-terminated path and touches nothing else.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0);
+    });
+    // `run` waits at most RUN_TIMEOUT: a hang fails the test.
+    env.run_once();
+    assert!(
+        swapped.load(std::sync::atomic::Ordering::SeqCst),
+        "the hook never fired"
+    );
+    use std::os::unix::fs::FileTypeExt;
+    assert!(std::fs::symlink_metadata(&path)
+        .unwrap()
+        .file_type()
+        .is_fifo());
+    assert_optimized_in_place(&env, &other, &other_orig);
+    env.run_once();
+}
+
+#[test]
+fn g1_restore_never_writes_through_a_symlink_swapped_in_even_with_force() {
+    let (_emu, env) = local_env();
+    let path = env.add_jpeg("a.jpg", 160, 120, 54);
+    env.run_once().expect_code(0);
+    // The link points at a copy of the optimized bytes: the same content as the ledger's.
+    let outside = env.path("outside.jpg");
+    let optimized = read(&path);
+    write_file(&outside, &optimized);
+    std::fs::remove_file(&path).unwrap();
+    std::os::unix::fs::symlink(&outside, &path).unwrap();
+    for args in [&["restore", "--all"][..], &["restore", "--all", "--force"]] {
+        let out = env.run(args);
+        out.expect_code(1);
+        assert!(out.stderr.contains("symbolic link"), "{out}");
+    }
+    assert!(std::fs::symlink_metadata(&path)
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    assert_eq!(
+        read(&outside),
+        optimized,
+        "nothing written through the link"
+    );
+}
