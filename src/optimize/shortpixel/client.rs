@@ -289,15 +289,20 @@ fn num(v: &serde_json::Value) -> Option<f64> {
 }
 
 fn transport(what: &str, e: reqwest::Error) -> ApiError {
-    let kind = if e.is_timeout() {
+    // reqwest's own text names the URL, which never holds the key.
+    let kind = failure_kind(&e);
+    ApiError::Transient(format!("{what} {kind}: {}", e.without_url()))
+}
+
+/// What went wrong with a request that got no answer, in words.
+pub(super) fn failure_kind(e: &reqwest::Error) -> &'static str {
+    if e.is_timeout() {
         "timed out"
     } else if e.is_connect() {
         "could not connect"
     } else {
         "the connection failed"
-    };
-    // reqwest's own text names the URL, which never holds the key.
-    ApiError::Transient(format!("{what} {kind}: {}", e.without_url()))
+    }
 }
 
 /// Runs `op` until it succeeds or fails for a reason retrying cannot fix. Transient errors

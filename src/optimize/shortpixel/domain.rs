@@ -18,6 +18,7 @@ use std::time::Duration;
 use serde::Serialize;
 use serde_json::Value;
 
+use super::client::failure_kind;
 use super::scrub;
 use crate::config::{ApiKey, Network};
 
@@ -167,13 +168,7 @@ impl DomainClient {
     async fn get(&self, url: &str) -> Result<Value, DomainError> {
         tracing::debug!("CDN domain API: GET {}", self.scrub(url));
         let transport = |e: reqwest::Error| {
-            let kind = if e.is_timeout() {
-                "timed out"
-            } else if e.is_connect() {
-                "could not connect"
-            } else {
-                "the connection failed"
-            };
+            let kind = failure_kind(&e);
             DomainError::Transport(self.scrub(&format!("{kind}: {}", e.without_url())))
         };
         let resp = self.http.get(url).send().await.map_err(transport)?;
