@@ -31,7 +31,7 @@ pub use summary::{FolderSummary, Summary};
 
 #[derive(Debug, thiserror::Error)]
 pub enum LedgerError {
-    #[error("cannot open the ledger {}: {source}", path.display())]
+    #[error("cannot open the ledger {}: {}", path.display(), open_advice(source, path))]
     Open {
         path: PathBuf,
         source: rusqlite::Error,
@@ -47,6 +47,22 @@ pub enum LedgerError {
 }
 
 pub type Result<T> = std::result::Result<T, LedgerError>;
+
+/// What SQLite said, and what to do about it.
+fn open_advice(e: &rusqlite::Error, path: &Path) -> String {
+    use rusqlite::ErrorCode::{CannotOpen, DiskFull, PermissionDenied, ReadOnly};
+    let folder = path
+        .parent()
+        .map(|d| d.display().to_string())
+        .unwrap_or_default();
+    match e.sqlite_error_code() {
+        Some(ReadOnly) | Some(PermissionDenied) | Some(CannotOpen) => format!(
+            "{e}; the agent must be able to write the ledger and its folder {folder}: make them writable, or set `ledger` in the config to a writable place"
+        ),
+        Some(DiskFull) => format!("{e}; the disk holding {folder} is full: free some space there"),
+        _ => e.to_string(),
+    }
+}
 
 /// Per-file states (SPEC §5).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -7,7 +7,7 @@ use super::apply::{self, read_original, verdict};
 use super::{Ctx, Work};
 use crate::config::Convert;
 use crate::content::Format;
-use crate::ledger::{Outcome, State};
+use crate::ledger::Outcome;
 use crate::optimize::local::{self, LocalError};
 use crate::optimize::Delivered;
 use crate::verify;
@@ -37,9 +37,7 @@ pub async fn run(ctx: Arc<Ctx>, works: Vec<Work>) -> anyhow::Result<()> {
 
 fn one(ctx: &Ctx, work: &Work) -> anyhow::Result<()> {
     let Some(original) = read_original(work) else {
-        ctx.ledger()
-            .set_states(&work.paths(), State::New, Some(apply::CHANGED))?;
-        return Ok(());
+        return apply::changed_all(ctx, work);
     };
     let settings = &ctx.folder(work.folder).settings;
     match local::optimize(&original, work.format, settings) {

@@ -90,6 +90,8 @@ pub struct Ctx {
     pub tally: Tally,
     /// The contents this batch claimed; released when the batch ends.
     claimed: Mutex<Vec<(String, String)>>,
+    /// Files that changed under the batch: to be looked at again once it ends.
+    again: Mutex<Vec<PathBuf>>,
 }
 
 impl Ctx {
@@ -100,7 +102,21 @@ impl Ctx {
             shared,
             tally: Tally::default(),
             claimed: Mutex::new(Vec::new()),
+            again: Mutex::new(Vec::new()),
         }
+    }
+
+    /// Asks for `path` to be looked at again after this batch (it changed under it).
+    pub fn look_again(&self, path: PathBuf) {
+        self.again
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(path);
+    }
+
+    /// The paths [`Ctx::look_again`] collected.
+    pub fn take_again(&self) -> Vec<PathBuf> {
+        std::mem::take(&mut *self.again.lock().unwrap_or_else(|p| p.into_inner()))
     }
 
     /// Locks the ledger for one unit of work.

@@ -8,6 +8,7 @@ use std::path::PathBuf;
 
 use shortpixel_emulator::Emulator;
 
+use crate::support;
 use crate::support::*;
 
 /// A local-backend environment (no request leaves the machine; the emulator only trips).
@@ -456,4 +457,245 @@ fn g1_restore_never_writes_through_a_symlink_swapped_in_even_with_force() {
         optimized,
         "nothing written through the link"
     );
+}
+
+#[test]
+fn g3_a_mirror_copy_someone_edited_is_never_overwritten() {
+    let emu = Emulator::start_with_key(KEY, 1000);
+    let env = TestEnv::new();
+    env.configure(&Config::without_key(&emu).folders(vec![Folder::mirror("photos", "web")]));
+    let src = env.add_jpeg("a.jpg", 160, 120, 61);
+    env.run_once().expect_code(0);
+    let copy = env.path("web/a.jpg");
+    assert!(copy.is_file(), "the mirror copy was written");
+
+    // Someone edits the mirror copy, then the source changes.
+    let edit = images::photo_jpeg(100, 80, 62);
+    write_file(&copy, &edit);
+    write_file(&src, &images::photo_jpeg(160, 120, 63));
+    env.run_once();
+    assert_eq!(read(&copy), edit, "the edited mirror copy was overwritten");
+    let s = env.status();
+    let reason = s.0["skipped_files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["path"].as_str() == Some(&canonical(&src)))
+        .map(|f| f["reason"].as_str().unwrap().to_owned())
+        .unwrap_or_default();
+    assert!(reason.contains("changed since the agent wrote it"), "{s}");
+}
+
+#[test]
+fn g1_only_temporary_files_the_agent_provably_made_are_removed_at_start_up() {
+    let emu = Emulator::start_with_key(KEY, 1000);
+    let env = TestEnv::new();
+    env.configure(&Config::without_key(&emu).folders(vec![Folder::mirror("photos", "web")]));
+    env.add_jpeg("a.jpg", 160, 120, 64);
+    let users = [
+        env.add_file(
+            ".spa-tmp-holiday.jpg",
+            b"a user's file with an unlucky name",
+        ),
+        env.add_file("sub/.spa-tmp-0123456789abcdef-0123456789abcdef", b"another"),
+    ];
+    let leftover = env.add_file(
+        &format!("sub/{}", own_temp_name("00000000deadbeef")),
+        b"half",
+    );
+    std::fs::create_dir_all(env.path("web")).unwrap();
+    let in_mirror = env.path("web/.spa-tmp-notes.txt");
+    write_file(&in_mirror, b"kept");
+    let mirror_leftover = env.path(&format!("web/{}", own_temp_name("00000000cafef00d")));
+    write_file(&mirror_leftover, b"half");
+
+    env.run_once().expect_code(0);
+    for p in users.iter().chain([&in_mirror]) {
+        assert!(p.exists(), "{} was deleted", p.display());
+    }
+    assert!(!leftover.exists(), "the agent's own leftover stays");
+    assert!(
+        !mirror_leftover.exists(),
+        "the agent's own leftover in the mirror stays"
+    );
+}
+
+#[test]
+fn g4_a_full_backup_disk_keeps_originals_and_costs_no_credit_when_space_returns() {
+    let emu = Emulator::start_with_key(KEY, 1000);
+    let env = TestEnv::new();
+    let Some(disk) =
+        support::tmpfs::Tmpfs::mount(&env.backup_dir(), 64 * 1024, "g4_full_backup_disk")
+    else {
+        return;
+    };
+    env.configure(&Config::emulator(&emu));
+    let files: Vec<_> = (0..10)
+        .map(|i| {
+            let p = env.add_jpeg(&format!("p{i}.jpg"), 320, 240, 200 + i);
+            (p.clone(), read(&p))
+        })
+        .collect();
+    assert!(files.iter().map(|(_, b)| b.len()).sum::<usize>() > 64 * 1024);
+
+    let out = env.run_once();
+    assert!(
+        out.all().contains("no space left"),
+        "the run says the disk is full:\n{out}"
+    );
+    assert!(
+        out.all().contains(&canonical(&env.backup_dir())),
+        "and names where:\n{out}"
+    );
+    // Every file is whole: original, or optimized with its original in the store.
+    for (p, orig) in &files {
+        if read(p) != *orig {
+            assert_optimized_in_place(&env, p, orig);
+        }
+    }
+    let paid = emu.uploads();
+    assert_eq!(paid, 10, "{}", log_summary(&emu));
+
+    disk.resize(64 * 1024 * 1024);
+    env.run_once().expect_code(0);
+    for (p, orig) in &files {
+        assert_optimized_in_place(&env, p, orig);
+    }
+    assert_eq!(
+        emu.uploads(),
+        paid,
+        "results already paid for were uploaded again:\n{}",
+        log_summary(&emu)
+    );
+}
+
+#[test]
+fn g1_a_full_photo_disk_loses_nothing_and_says_which_disk() {
+    let emu = Emulator::start_with_key(KEY, 1000);
+    let env = TestEnv::new();
+    // The photos fill their disk: a replace needs a temporary copy beside the file.
+    let Some(_disk) = support::tmpfs::Tmpfs::mount(&env.photos(), 96 * 1024, "g1_full_photo_disk")
+    else {
+        return;
+    };
+    env.configure(&Config::emulator(&emu));
+    let mut files = Vec::new();
+    for i in 0.. {
+        let bytes = images::photo_jpeg(200, 150, 300 + i);
+        let p = env.photos().join(format!("p{i}.jpg"));
+        if std::fs::write(&p, &bytes).is_err() {
+            let _ = std::fs::remove_file(&p);
+            break;
+        }
+        files.push((p, bytes));
+    }
+    assert!(files.len() >= 2, "the disk holds a few photos");
+    let out = env.run_once();
+    assert!(out.all().contains("no space left"), "{out}");
+    for (p, orig) in &files {
+        if read(p) != *orig {
+            assert_optimized_in_place(&env, p, orig);
+        }
+    }
+    let leftovers: Vec<_> = files_under(&env.photos())
+        .into_iter()
+        .filter(|p| p.to_string_lossy().contains(".spa-tmp-"))
+        .collect();
+    assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
+}
+
+#[test]
+fn g7_a_ledger_on_a_read_only_disk_is_named_with_what_to_do() {
+    let (_emu, env) = local_env();
+    let Some(disk) =
+        support::tmpfs::Tmpfs::mount(&env.path("state"), 1024 * 1024, "g7_read_only_ledger")
+    else {
+        return;
+    };
+    disk.read_only();
+    let emu = Emulator::start_with_key(KEY, 10);
+    env.configure(&Config::without_key(&emu).set("ledger", "\"state/ledger.db\""));
+    env.add_jpeg("a.jpg", 160, 120, 71);
+    let out = env.run_once();
+    assert_eq!(out.code, Some(1), "{out}");
+    let all = out.all();
+    assert!(
+        all.contains(&canonical(&env.path("state"))),
+        "names the place:\n{out}"
+    );
+    assert!(all.contains("read-only"), "says why:\n{out}");
+    assert!(all.contains("writable"), "says what to do:\n{out}");
+}
+
+/// A POSIX ACL as the kernel stores it in `system.posix_acl_access`: owner rw, user 4242
+/// r, group r, mask r, others nothing.
+fn acl_with_user_4242() -> Vec<u8> {
+    let mut v = 2u32.to_le_bytes().to_vec();
+    let undefined = u32::MAX;
+    for (tag, perm, id) in [
+        (0x01u16, 6u16, undefined),
+        (0x02, 4, 4242),
+        (0x04, 4, undefined),
+        (0x10, 4, undefined),
+        (0x20, 0, undefined),
+    ] {
+        v.extend(tag.to_le_bytes());
+        v.extend(perm.to_le_bytes());
+        v.extend(id.to_le_bytes());
+    }
+    v
+}
+
+const ATTRS: [(&str, &[u8]); 2] = [
+    ("user.DOSATTRIB", b"0x20 archive"),
+    ("user.xdg.tags", b"holiday,beach"),
+];
+
+/// Sets the attributes and the ACL; false where the file system here cannot hold them.
+fn set_attrs(p: &std::path::Path) -> bool {
+    ATTRS.iter().all(|(n, v)| xattr::set(p, n, v).is_ok())
+        && xattr::set(p, "system.posix_acl_access", &acl_with_user_4242()).is_ok()
+}
+
+#[track_caller]
+fn assert_attrs(p: &std::path::Path) {
+    for (n, v) in ATTRS {
+        assert_eq!(
+            xattr::get(p, n).unwrap().as_deref(),
+            Some(v),
+            "{} lost {n}",
+            p.display()
+        );
+    }
+    assert_eq!(
+        xattr::get(p, "system.posix_acl_access").unwrap(),
+        Some(acl_with_user_4242()),
+        "{} lost its ACL",
+        p.display()
+    );
+}
+
+#[test]
+fn g1_extended_attributes_and_acls_survive_replace_restore_and_mirror() {
+    let emu = Emulator::start_with_key(KEY, 1000);
+    let env = TestEnv::new();
+    env.configure(&Config::without_key(&emu).folders(vec![
+        Folder::replace("photos"),
+        Folder::mirror("nas", "web"),
+    ]));
+    let replaced = env.add_jpeg("a.jpg", 160, 120, 81);
+    let mirrored = env.path("nas/b.jpg");
+    write_file(&mirrored, &images::photo_jpeg(160, 120, 82));
+    if !(set_attrs(&replaced) && set_attrs(&mirrored)) {
+        eprintln!("SKIPPED g1_extended_attributes: this file system holds no user xattrs or ACLs");
+        return;
+    }
+    let orig = read(&replaced);
+    env.run_once().expect_code(0);
+    assert_optimized_in_place(&env, &replaced, &orig);
+    assert_attrs(&replaced);
+    assert_attrs(&env.path("web/b.jpg"));
+    env.run(&["restore", "--all"]).expect_code(0);
+    assert_eq!(read(&replaced), orig);
+    assert_attrs(&replaced);
 }
