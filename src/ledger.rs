@@ -42,11 +42,24 @@ pub enum LedgerError {
         found: i64,
         known: i64,
     },
-    #[error("ledger: {0}")]
+    #[error("ledger: {}", sql_advice(.0))]
     Sql(#[from] rusqlite::Error),
 }
 
 pub type Result<T> = std::result::Result<T, LedgerError>;
+
+/// What SQLite said while working, and what to do about it.
+fn sql_advice(e: &rusqlite::Error) -> String {
+    match e.sqlite_error_code() {
+        Some(rusqlite::ErrorCode::DiskFull) => format!(
+            "{e}: the disk holding the ledger is full; free some space there and run again (nothing recorded is lost, nothing paid for is sent again)"
+        ),
+        Some(rusqlite::ErrorCode::ReadOnly) => format!(
+            "{e}: the ledger became read-only (its disk was remounted read-only?); make it writable and run again"
+        ),
+        _ => e.to_string(),
+    }
+}
 
 /// What SQLite said, and what to do about it.
 fn open_advice(e: &rusqlite::Error, path: &Path) -> String {

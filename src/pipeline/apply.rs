@@ -490,7 +490,7 @@ mod tests {
         };
         let mut ledger = Ledger::open(&config.ledger).unwrap();
         ledger.upsert_files(std::slice::from_ref(&row)).unwrap();
-        let shared = Shared::new(ledger, BackupStore::new(&config.backup_dir));
+        let shared = Shared::new(ledger, BackupStore::new(&config.backup_dir), 1 << 30);
         let work = Work {
             hash: orig.into(),
             profile: "p".into(),

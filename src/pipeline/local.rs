@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use super::apply::{self, read_original, verdict};
-use super::{Ctx, Work};
+use super::{budget, Ctx, Work};
 use crate::config::Convert;
 use crate::content::Format;
 use crate::ledger::Outcome;
@@ -40,6 +40,14 @@ fn one(ctx: &Ctx, work: &Work) -> anyhow::Result<()> {
         return apply::changed_all(ctx, work);
     };
     let settings = &ctx.folder(work.folder).settings;
+    // Admitted by its size in memory, read from the header; a header that cannot be read
+    // is refused by the optimizer itself, at no cost.
+    let pixels =
+        verify::dimensions(&original, work.format).map_or(0, |(w, h)| u64::from(w) * u64::from(h));
+    let _memory = ctx
+        .shared
+        .memory
+        .take(budget::cost(pixels, original.len() as u64));
     match local::optimize(&original, work.format, settings) {
         Ok(produced) => {
             // The optimizer may have turned the pixels upright (EXIF orientation), so the

@@ -9,6 +9,7 @@
 
 mod apply;
 pub mod batch;
+pub mod budget;
 pub mod follow;
 mod local;
 mod plan;
@@ -33,15 +34,18 @@ pub struct Shared {
     claims: Mutex<HashSet<(String, String)>>,
     /// One store (and one journal segment) for the whole process.
     backups: BackupStore,
+    /// The built-in optimizer's memory, shared by every batch.
+    pub memory: budget::Budget,
     pub stop: Stop,
 }
 
 impl Shared {
-    pub fn new(ledger: Ledger, backups: BackupStore) -> Arc<Shared> {
+    pub fn new(ledger: Ledger, backups: BackupStore, memory_budget: u64) -> Arc<Shared> {
         Arc::new(Shared {
             ledger: Mutex::new(ledger),
             claims: Mutex::new(HashSet::new()),
             backups,
+            memory: budget::Budget::new(memory_budget),
             stop: Stop::default(),
         })
     }

@@ -699,3 +699,82 @@ fn g1_extended_attributes_and_acls_survive_replace_restore_and_mirror() {
     assert_eq!(read(&replaced), orig);
     assert_attrs(&replaced);
 }
+
+/// The peak memory a run reported (its debug log's last word on it), in MiB.
+fn peak_mib(out: &Outcome) -> u64 {
+    let line = out
+        .all()
+        .lines()
+        .rev()
+        .find(|l| l.contains("peak memory: "))
+        .unwrap_or_else(|| panic!("no peak memory line:\n{out}"))
+        .to_owned();
+    line.split("peak memory: ")
+        .nth(1)
+        .unwrap()
+        .split(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+#[test]
+fn the_built_in_optimizer_keeps_big_images_within_its_memory_budget() {
+    let emu = Emulator::start_with_key(KEY, 10);
+    let env = TestEnv::new();
+    // Two 9-megapixel photos, four at a time allowed: each costs ~150 MB in the optimizer,
+    // so a 200 MiB budget admits one at a time (both at once peaked at ~235 MiB, one at a
+    // time at ~130 MiB).
+    env.configure(
+        &Config::without_key(&emu)
+            .set("concurrency", "4")
+            .set("memory_budget", "\"200MiB\""),
+    );
+    let files: Vec<_> = (0..2)
+        .map(|i| {
+            let p = env.add_jpeg(&format!("big{i}.jpg"), 3000, 3000, 400 + i);
+            (p.clone(), read(&p))
+        })
+        .collect();
+    let out = env.run_once();
+    out.expect_code(0);
+    for (p, orig) in &files {
+        assert_optimized_in_place(&env, p, orig);
+    }
+    let peak = peak_mib(&out);
+    eprintln!("peak memory with the budget: {peak} MiB");
+    assert!(peak < 210, "peak {peak} MiB with a 200 MiB budget:\n{out}");
+}
+
+#[test]
+fn g4_a_full_mirror_disk_costs_no_credit_when_space_returns() {
+    let emu = Emulator::start_with_key(KEY, 1000);
+    let env = TestEnv::new();
+    let Some(disk) =
+        support::tmpfs::Tmpfs::mount(&env.path("web"), 8 * 1024, "g4_full_mirror_disk")
+    else {
+        return;
+    };
+    env.configure(&Config::emulator(&emu).folders(vec![Folder::mirror("photos", "web")]));
+    for i in 0..8 {
+        env.add_jpeg(&format!("p{i}.jpg"), 320, 240, 500 + i);
+    }
+    let out = env.run_once();
+    assert!(out.all().contains("no space left"), "{out}");
+    assert_eq!(emu.uploads(), 8);
+    disk.resize(64 * 1024 * 1024);
+    env.run_once().expect_code(0);
+    for i in 0..8 {
+        assert!(
+            env.path(&format!("web/p{i}.jpg")).is_file(),
+            "p{i} mirrored"
+        );
+    }
+    assert_eq!(
+        emu.uploads(),
+        8,
+        "paid results were uploaded again:\n{}",
+        log_summary(&emu)
+    );
+}
