@@ -224,6 +224,8 @@ pub struct Config {
     pub network: Network,
     pub watching: Watching,
     pub folders: Vec<Folder>,
+    /// `[dashboard]`: the page and API the daemon serves, if configured.
+    pub dashboard: Option<Dashboard>,
 }
 
 /// A config that cannot be used. Displayed as `<file>: <key>: <what is wrong>`.
@@ -235,10 +237,12 @@ pub struct ConfigError {
     pub message: String,
 }
 
+pub mod dashboard;
 mod public_url;
 mod raw;
 pub mod starter;
 
+pub use dashboard::Dashboard;
 pub use public_url::PublicUrl;
 pub use raw::load_str;
 

@@ -20,12 +20,16 @@ use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 mod backups;
 mod deleted;
 mod files;
+mod history;
+mod pages;
 mod results;
 mod summary;
 
 pub use backups::{BackupRow, BackupTotals};
 pub use deleted::DeletedRow;
 pub use files::{FileRow, Stat, Tracked};
+pub use history::Point;
+pub use pages::FileFilter;
 pub use results::{Extra, Job, Outcome, OutputRow, ResultRow};
 pub use summary::{FolderSummary, Summary, MAX_FAILURES};
 
@@ -286,6 +290,18 @@ BEGIN
         ON CONFLICT (folder, state) DO UPDATE SET files = files + 1,
             orig = orig + excluded.orig, opt = opt + excluded.opt;
 END;
+"#,
+    // 6: the saving over time, for the dashboard's chart: one row per folder each time a
+    // batch changes its optimized totals, at most one a minute (see `ledger::history`).
+    r#"
+CREATE TABLE history (
+    at     INTEGER NOT NULL,
+    folder BLOB NOT NULL,
+    files  INTEGER NOT NULL,
+    orig   INTEGER NOT NULL,
+    opt    INTEGER NOT NULL,
+    PRIMARY KEY (folder, at)
+) WITHOUT ROWID;
 "#,
 ];
 

@@ -45,13 +45,19 @@ pub fn init(format: LogFormat) {
         .with_env_filter(filter)
         .with_writer(|| Stderr)
         .with_target(false);
+    // The dashboard's last log lines are fed beside stderr.
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    let ring = crate::dashboard::logs::RingLayer;
     match format {
-        LogFormat::Text => builder.with_ansi(colours()).init(),
+        LogFormat::Text => builder.with_ansi(colours()).finish().with(ring).init(),
         LogFormat::Json => builder
             .json()
             .flatten_event(true)
             .with_current_span(false)
             .with_span_list(false)
+            .finish()
+            .with(ring)
             .init(),
     }
 }

@@ -28,6 +28,7 @@ struct RawConfig {
     rescan_interval: Option<f64>,
     watch_poll_interval: Option<f64>,
     network: Option<RawNetwork>,
+    dashboard: Option<super::dashboard::RawDashboard>,
     #[serde(default)]
     folder: Vec<RawFolder>,
 }
@@ -153,6 +154,7 @@ pub fn load_str(file: &Path, text: &str, env_key: Option<String>) -> Result<Conf
         .map(|p| resolve(&p))
         .unwrap_or_else(|| data.join("backups"));
     let network = network(raw.network, &err)?;
+    let dashboard = super::dashboard::validate(raw.dashboard, &resolve, &err)?;
     let seconds = |key: &str, v: Option<f64>, default: f64, min: f64| match v {
         None => Ok(Duration::from_secs_f64(default)),
         Some(v) if v.is_finite() && (min..=86_400.0 * 7.0).contains(&v) => {
@@ -323,6 +325,7 @@ pub fn load_str(file: &Path, text: &str, env_key: Option<String>) -> Result<Conf
         network,
         watching,
         folders,
+        dashboard,
     })
 }
 

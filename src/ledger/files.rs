@@ -55,7 +55,7 @@ pub struct FileRow {
     pub opt_size: Option<u64>,
 }
 
-const COLUMNS: &str =
+pub(super) const COLUMNS: &str =
     "path, folder, size, mtime_ns, inode, hash, format, state, reason, orig_hash, orig_size, opt_size";
 
 /// A path column: bytes (text only in a ledger not yet migrated, read by `status`).
@@ -74,7 +74,7 @@ pub(crate) fn raw_path_at(r: &Row<'_>, i: usize) -> rusqlite::Result<Vec<u8>> {
     }
 }
 
-fn from_row(r: &Row<'_>) -> rusqlite::Result<FileRow> {
+pub(super) fn from_row(r: &Row<'_>) -> rusqlite::Result<FileRow> {
     Ok(FileRow {
         path: path_at(r, 0)?,
         folder: path_at(r, 1)?,

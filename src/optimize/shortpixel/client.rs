@@ -12,6 +12,7 @@ use super::scrub;
 use super::wire::{self, Item, Reply};
 use super::ApiError;
 use crate::config::{ApiKey, Compression, Convert, FolderSettings, Network, ResizeMode};
+use crate::dashboard::metrics::{self, Call};
 
 const PLUGIN_VERSION: &str = "SPA01";
 
@@ -126,7 +127,10 @@ impl Client {
             .http
             .post(format!("{}/v2/post-reducer.php", self.base))
             .multipart(form);
-        self.items(req).await
+        let started = std::time::Instant::now();
+        let out = self.items(req).await;
+        metrics::observe(Call::Upload, started, &out);
+        out
     }
 
     pub async fn poll(
@@ -142,7 +146,10 @@ impl Client {
             .map(|(i, u)| (format!("url{}", i + 1), json!(u)))
             .collect();
         body.insert("file_urls".into(), serde_json::Value::Object(file_urls));
-        self.post_json("post-reducer.php", body).await
+        let started = std::time::Instant::now();
+        let out = self.post_json("post-reducer.php", body).await;
+        metrics::observe(Call::Poll, started, &out);
+        out
     }
 
     /// The key and the options, as the start of a JSON request body.
@@ -184,11 +191,15 @@ impl Client {
             Reply::Items(items) => Ok(items
                 .into_iter()
                 .map(|mut it| {
+                    if it.code < 0 {
+                        metrics::api_error(it.code);
+                    }
                     it.message = self.scrub(&it.message);
                     it
                 })
                 .collect()),
             Reply::Refused { code, message } => {
+                metrics::api_error(code);
                 Err(ApiError::from_code(code, &self.scrub(&message)))
             }
         }
@@ -197,6 +208,13 @@ impl Client {
     /// Downloads a result. The body must be image bytes: a `-302` JSON body (expired URL)
     /// arrives with HTTP 200 and is reported as [`ApiError::Expired`].
     pub async fn download(&self, url: &str) -> Result<Vec<u8>, ApiError> {
+        let started = std::time::Instant::now();
+        let out = self.download_once(url).await;
+        metrics::observe(Call::Download, started, &out);
+        out
+    }
+
+    async fn download_once(&self, url: &str) -> Result<Vec<u8>, ApiError> {
         let resp = self
             .http
             .get(url)
@@ -225,6 +243,13 @@ impl Client {
     }
 
     pub async fn credits(&self) -> Result<Credits, ApiError> {
+        let started = std::time::Instant::now();
+        let out = self.credits_once().await;
+        metrics::observe(Call::Credits, started, &out);
+        out
+    }
+
+    async fn credits_once(&self) -> Result<Credits, ApiError> {
         let form = Form::new().text("key", self.key.expose().to_string());
         let resp = self
             .http
@@ -246,6 +271,7 @@ impl Client {
         })?;
         let code = num(&v["Status"]["Code"]).unwrap_or(2.0) as i64;
         if code < 0 {
+            metrics::api_error(code);
             let msg = v["Status"]["Message"].as_str().unwrap_or("").to_string();
             return Err(ApiError::from_code(code, &self.scrub(&msg)));
         }
