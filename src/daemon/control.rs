@@ -32,6 +32,8 @@ pub struct Control {
     scans: AtomicUsize,
     /// Batches running of any kind.
     batches: AtomicUsize,
+    /// Settled changes waiting for a batch (held while paused).
+    held: AtomicUsize,
     out_of_credits: AtomicBool,
     /// When a whole-folder scan last ended without error (seconds since the epoch; 0: never).
     last_scan: AtomicI64,
@@ -47,6 +49,7 @@ impl Control {
             paused: AtomicBool::new(false),
             scans: AtomicUsize::new(0),
             batches: AtomicUsize::new(0),
+            held: AtomicUsize::new(0),
             out_of_credits: AtomicBool::new(false),
             last_scan: AtomicI64::new(0),
             config: Mutex::new(config),
@@ -97,6 +100,11 @@ impl Control {
         }
     }
 
+    /// Changed files noticed and waiting for a batch (while paused, all of them).
+    pub fn held(&self) -> usize {
+        self.held.load(Ordering::SeqCst)
+    }
+
     /// When a whole-folder scan last succeeded (seconds since the epoch), if one has.
     pub fn last_scan(&self) -> Option<i64> {
         Some(self.last_scan.load(Ordering::SeqCst)).filter(|t| *t > 0)
@@ -114,6 +122,10 @@ impl Control {
     pub(super) fn set_running(&self, batches: usize, scans: usize) {
         self.batches.store(batches, Ordering::SeqCst);
         self.scans.store(scans, Ordering::SeqCst);
+    }
+
+    pub(super) fn set_held(&self, n: usize) {
+        self.held.store(n, Ordering::SeqCst);
     }
 
     pub(super) fn set_out_of_credits(&self, out: bool) {

@@ -147,6 +147,7 @@ impl Daemon {
                 _ = tokio::time::sleep_until(wake.into()) => self.on_time(),
             }
             self.dispatch();
+            self.control.set_held(self.ready.len());
         }
     }
 

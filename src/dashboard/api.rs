@@ -55,7 +55,10 @@ pub async fn status(
 ) -> Result<Json<Value>, ApiFailure> {
     let r = report(&app, q.brief).await?;
     let mut v = serde_json::to_value(&r).map_err(anyhow::Error::from)?;
-    v["dashboard"] = json!({ "token_configured": app.token_configured });
+    v["dashboard"] = json!({
+        "token_configured": app.token_configured,
+        "held": app.control.held(),
+    });
     Ok(Json(v))
 }
 

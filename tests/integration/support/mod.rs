@@ -11,6 +11,7 @@
 pub mod blake3;
 pub mod config;
 pub mod env;
+pub mod http;
 pub mod images;
 pub mod tmpfs;
 
