@@ -18,12 +18,14 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 
 mod backups;
+mod compact;
 mod deleted;
 mod files;
 mod results;
 mod summary;
 
 pub use backups::{BackupRow, BackupTotals};
+pub use compact::Compacted;
 pub use deleted::DeletedRow;
 pub use files::{FileRow, Stat, Tracked};
 pub use results::{Extra, Job, Outcome, OutputRow, ResultRow};
