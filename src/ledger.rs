@@ -18,6 +18,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 
 mod backups;
+mod compact;
 mod deleted;
 mod files;
 mod history;
@@ -26,6 +27,7 @@ mod results;
 mod summary;
 
 pub use backups::{BackupRow, BackupTotals};
+pub use compact::Compacted;
 pub use deleted::DeletedRow;
 pub use files::{FileRow, Stat, Tracked};
 pub use history::Point;

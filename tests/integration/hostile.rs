@@ -857,3 +857,32 @@ fn past_the_inotify_watch_limit_the_daemon_watches_what_it_can_and_walks_the_res
         "{out}"
     );
 }
+
+#[test]
+fn the_ledger_does_not_grow_on_a_rescan_that_finds_nothing() {
+    let (_emu, env) = local_env();
+    for i in 0..20 {
+        env.add_jpeg(&format!("d{}/p{i}.jpg", i % 4), 96, 64, 600 + i);
+    }
+    env.run_once().expect_code(0);
+    let size = || {
+        ["", "-wal"]
+            .iter()
+            .map(|s| {
+                let mut p = env.ledger_path().into_os_string();
+                p.push(s);
+                std::fs::metadata(p).map_or(0, |m| m.len())
+            })
+            .sum::<u64>()
+    };
+    env.run_once().expect_code(0);
+    let settled = size();
+    for _ in 0..3 {
+        env.run_once().expect_code(0);
+        assert_eq!(
+            size(),
+            settled,
+            "a rescan that found nothing grew the ledger"
+        );
+    }
+}
