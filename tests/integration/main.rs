@@ -5,6 +5,7 @@
 mod support;
 
 mod backups;
+mod browser;
 mod check;
 mod comforts;
 mod config;

@@ -9,6 +9,7 @@ let tokenConfigured = false;
 let logSeq = 0;
 let paused = false;
 let viewing = null;
+let lastTotals = "";
 
 function token() {
   return given || localStorage.getItem("spa-token") || "";
@@ -85,6 +86,15 @@ async function refreshStatus() {
   $("pause").textContent = paused ? "Resume" : "Pause";
   $("backend").textContent = s.backend === "local" ? "built-in optimizer" : "ShortPixel API";
   const t = s.totals;
+  const totals = JSON.stringify(t);
+  if (totals !== lastTotals) {
+    // Something changed: the chart and the backups follow at once.
+    if (lastTotals) {
+      refreshHistory().catch(() => {});
+      refreshBackups().catch(() => {});
+    }
+    lastTotals = totals;
+  }
   $("files-total").textContent = num(t.files);
   $("files-sub").textContent = `${num(t.skipped)} skipped · ${num(t.restored)} restored`;
   $("files-optimized").textContent = num(t.optimized);

@@ -59,14 +59,43 @@ pub fn request(
     req += "\r\n";
     s.write_all(req.as_bytes())?;
     s.write_all(body)?;
-    let mut raw = Vec::new();
-    s.read_to_end(&mut raw)?;
+    let raw = read_answer(&mut s)?;
     parse(&raw).ok_or_else(|| {
         std::io::Error::other(format!(
             "not an HTTP answer: {:?}",
             String::from_utf8_lossy(&raw)
         ))
     })
+}
+
+/// Reads one answer: up to its Content-Length, its last chunk, or the end of the stream
+/// (some servers, chromedriver among them, keep the connection open despite `close`).
+fn read_answer(s: &mut TcpStream) -> std::io::Result<Vec<u8>> {
+    let mut raw = Vec::new();
+    let mut buf = [0u8; 16 * 1024];
+    loop {
+        if let Some(end) = raw.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&raw[..end]).to_ascii_lowercase();
+            let body = &raw[end + 4..];
+            let length = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .and_then(|v| v.trim().parse::<usize>().ok());
+            let done = match length {
+                Some(n) => body.len() >= n,
+                None if head.contains("transfer-encoding: chunked") => body.ends_with(b"0\r\n\r\n"),
+                None => false,
+            };
+            if done {
+                return Ok(raw);
+            }
+        }
+        let n = s.read(&mut buf)?;
+        if n == 0 {
+            return Ok(raw);
+        }
+        raw.extend_from_slice(&buf[..n]);
+    }
 }
 
 fn parse(raw: &[u8]) -> Option<Answer> {

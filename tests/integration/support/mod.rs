@@ -14,6 +14,7 @@ pub mod env;
 pub mod http;
 pub mod images;
 pub mod tmpfs;
+pub mod webdriver;
 
 use std::path::Path;
 use std::time::{Duration, Instant};
