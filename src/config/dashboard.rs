@@ -29,7 +29,7 @@ pub(super) struct RawDashboard {
 }
 
 /// The dashboard's settings.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Dashboard {
     pub listen: SocketAddr,
     /// Required for non-loopback addresses; without it the daemon makes one per start

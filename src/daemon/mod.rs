@@ -402,6 +402,10 @@ impl Daemon {
             Ok(new) => {
                 let old: BTreeSet<PathBuf> =
                     self.config.folders.iter().map(|f| f.path.clone()).collect();
+                let listen = |c: &Config| c.dashboard.as_ref().map(|d| d.listen);
+                if listen(&new) != listen(&self.config) {
+                    tracing::warn!("the dashboard's address changed: restart the agent to move it (the token and host names changed at once)");
+                }
                 self.config = Arc::new(new);
                 self.control.set_config(self.config.clone());
                 self.settler.set_window(settle_window(&self.config));

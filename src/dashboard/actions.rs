@@ -27,19 +27,19 @@ fn state(app: &App) -> Json<Value> {
 }
 
 pub async fn pause(State(app): State<App>, headers: HeaderMap) -> Result<Json<Value>, ApiFailure> {
-    super::auth::require_token(&headers, &app.token)?;
+    app.authorize(&headers)?;
     app.control.pause();
     Ok(state(&app))
 }
 
 pub async fn resume(State(app): State<App>, headers: HeaderMap) -> Result<Json<Value>, ApiFailure> {
-    super::auth::require_token(&headers, &app.token)?;
+    app.authorize(&headers)?;
     app.control.resume();
     Ok(state(&app))
 }
 
 pub async fn rescan(State(app): State<App>, headers: HeaderMap) -> Result<Json<Value>, ApiFailure> {
-    super::auth::require_token(&headers, &app.token)?;
+    app.authorize(&headers)?;
     if !app.control.send(Command::Rescan) {
         return Err(stopping());
     }
@@ -60,7 +60,7 @@ pub async fn retry(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<Value>, ApiFailure> {
-    super::auth::require_token(&headers, &app.token)?;
+    app.authorize(&headers)?;
     let body: RetryBody = if body.iter().all(u8::is_ascii_whitespace) {
         RetryBody::default()
     } else {
@@ -100,7 +100,7 @@ pub async fn restore(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<Value>, ApiFailure> {
-    super::auth::require_token(&headers, &app.token)?;
+    app.authorize(&headers)?;
     let body: RestoreBody =
         parse_body(&body, "{\"paths\": [\"/path/a.jpg\"], \"dry_run\": false}")?;
     if body.paths.is_empty() {

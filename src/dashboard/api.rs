@@ -56,7 +56,7 @@ pub async fn status(
     let r = report(&app, q.brief).await?;
     let mut v = serde_json::to_value(&r).map_err(anyhow::Error::from)?;
     v["dashboard"] = json!({
-        "token_configured": app.token_configured,
+        "token_configured": app.token().1,
         "held": app.control.held(),
     });
     Ok(Json(v))

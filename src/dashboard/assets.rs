@@ -15,11 +15,10 @@ const STYLE: &str = include_str!("assets/style.css");
 const ICON: &str = include_str!("assets/icon.svg");
 
 pub async fn page(State(app): State<App>) -> Html<String> {
-    let token = if app.token_configured {
-        String::new()
-    } else {
-        // Hex only, so nothing to escape.
-        app.token.expose().to_string()
+    let token = match app.token() {
+        (_, true) => String::new(),
+        // Drawn by the agent: hex only, so nothing to escape.
+        (drawn, false) => drawn.expose().to_string(),
     };
     Html(INDEX.replace("{{TOKEN}}", &token))
 }

@@ -144,7 +144,7 @@ pub async fn preview(
     headers: HeaderMap,
     Query(q): Query<PathQuery>,
 ) -> Result<impl IntoResponse, ApiFailure> {
-    super::auth::require_token(&headers, &app.token)?;
+    app.authorize(&headers)?;
     let config = app.config();
     let store = app.shared.backups().clone();
     let path = path_arg(&q.path)?;

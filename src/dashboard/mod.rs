@@ -59,11 +59,8 @@ impl Drop for Server {
 struct App {
     shared: Arc<Shared>,
     control: Arc<Control>,
-    token: Token,
-    /// Whether the token came from `token_file` (the page then asks for it) or was drawn
-    /// for this start (the page is given it).
-    token_configured: bool,
-    host_names: Arc<Vec<String>>,
+    /// The token drawn for this start, used while no `token_file` is configured.
+    drawn: Token,
     credits: Arc<Mutex<CreditsCache>>,
 }
 
@@ -94,9 +91,7 @@ pub async fn start(
     let app = App {
         shared: shared.clone(),
         control: control.clone(),
-        token: d.token.clone().unwrap_or_else(auth::fresh_token),
-        token_configured: d.token.is_some(),
-        host_names: Arc::new(d.host_names.clone()),
+        drawn: auth::fresh_token(),
         credits: Arc::default(),
     };
     let router = router(app);
@@ -134,7 +129,9 @@ fn router(app: App) -> Router {
 
 /// Every request: the Host check first; every answer: headers that keep it to itself.
 async fn guard(State(app): State<App>, req: Request, next: Next) -> Response {
-    let mut resp = if auth::host_allowed(req.headers(), &app.host_names) {
+    let config = app.config();
+    let names = config.dashboard.as_ref().map_or(&[][..], |d| &d.host_names);
+    let mut resp = if auth::host_allowed(req.headers(), names) {
         next.run(req).await
     } else {
         ApiFailure::new(
@@ -165,6 +162,25 @@ async fn guard(State(app): State<App>, req: Request, next: Next) -> Response {
 impl App {
     fn config(&self) -> Arc<Config> {
         self.control.config()
+    }
+
+    /// The token actions need: `token_file`'s as the config says now (a SIGHUP after
+    /// changing it revokes the old one), else the one drawn for this start.
+    fn token(&self) -> (Token, bool) {
+        match self
+            .config()
+            .dashboard
+            .as_ref()
+            .and_then(|d| d.token.clone())
+        {
+            Some(t) => (t, true),
+            None => (self.drawn.clone(), false),
+        }
+    }
+
+    /// Fails unless the request carries the token.
+    fn authorize(&self, headers: &axum::http::HeaderMap) -> Result<(), ApiFailure> {
+        auth::require_token(headers, &self.token().0)
     }
 
     /// Credits as last read from api-status; asks again in the background when stale.

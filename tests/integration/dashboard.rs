@@ -431,3 +431,41 @@ fn a_dashboard_open_to_the_network_without_a_token_is_a_config_error_naming_both
         .expect_code(2)
         .expect_mentions(&["colour"]);
 }
+
+#[test]
+fn a_token_file_changed_and_reloaded_revokes_the_old_token() {
+    let emu = Emulator::start_with_key(KEY, 1000);
+    let env = TestEnv::new();
+    let d = start(&env, &config(&emu, free_port()));
+    let new_token = "a-fresh-token-after-a-leak-9876543210";
+    std::fs::write(env.path("dashboard.token"), new_token).unwrap();
+    d.daemon.signal("HUP");
+    wait_until(T, "the old token refused", || {
+        post(d.addr, "/api/pause", Some(TOKEN), &json!({})).status == 403
+    });
+    let a = post(d.addr, "/api/pause", Some(new_token), &json!({}));
+    assert_eq!(a.status, 200, "{}", a.text());
+    d.stop();
+}
+
+#[test]
+fn without_a_token_file_the_page_carries_a_token_drawn_for_this_start() {
+    let emu = Emulator::start_with_key(KEY, 1000);
+    let env = TestEnv::new();
+    let port = free_port();
+    let cfg =
+        Config::emulator(&emu).set("dashboard", &format!("{{ listen = \"127.0.0.1:{port}\" }}"));
+    let d = start(&env, &cfg);
+    assert_eq!(d.status()["dashboard"]["token_configured"], false);
+    let page = get(d.addr, "/", &[]).text();
+    let drawn = page
+        .split("name=\"spa-token\" content=\"")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .expect("the token in the page");
+    assert_eq!(drawn.len(), 48, "{drawn:?}");
+    assert_eq!(post(d.addr, "/api/rescan", None, &json!({})).status, 401);
+    let a = post(d.addr, "/api/rescan", Some(drawn), &json!({}));
+    assert_eq!(a.status, 200, "{}", a.text());
+    d.stop();
+}
