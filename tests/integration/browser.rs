@@ -35,7 +35,7 @@ fn the_page_in_chromium_follows_a_dropped_file_restores_and_is_refused_without_t
     env.add_file("2026/cut.jpg", &truncated[..truncated.len() / 3]);
     let (a_orig, b_orig) = (read(&a), read(&b));
     let mut d = start(&env, &config(&emu, free_port()));
-    d.daemon.wait_until(T, "the first files optimized", || {
+    d.daemon().wait_until(T, "the first files optimized", || {
         read(&a) != a_orig && read(&b) != b_orig
     });
 

@@ -18,10 +18,19 @@ use crate::support::*;
 const T: Duration = Duration::from_secs(60);
 pub const TOKEN: &str = "dashboard-test-token-0123456789";
 
-/// A daemon with its dashboard on a free loopback port, guarded by [`TOKEN`].
+/// A daemon with its dashboard on a free loopback port, guarded by [`TOKEN`]. A test
+/// that fails kills it, so no daemon (nor its server) outlives its test.
 pub struct Dash {
     pub addr: SocketAddr,
-    pub daemon: Running,
+    daemon: Option<Running>,
+}
+
+impl Drop for Dash {
+    fn drop(&mut self) {
+        if let Some(d) = self.daemon.take() {
+            d.kill9();
+        }
+    }
 }
 
 /// The emulator config with a 0.3 s settle and `[dashboard]` on `port`.
@@ -48,7 +57,10 @@ pub fn start(env: &TestEnv, config: &Config) -> Dash {
     daemon.wait_until(T, "the dashboard to answer", || {
         http::request(addr, "GET", "/api/status", &[], None).is_ok_and(|a| a.status == 200)
     });
-    Dash { addr, daemon }
+    Dash {
+        addr,
+        daemon: Some(daemon),
+    }
 }
 
 impl Dash {
@@ -62,9 +74,14 @@ impl Dash {
         a.json()
     }
 
-    pub fn stop(self) -> Outcome {
-        self.daemon.signal("TERM");
-        let out = self.daemon.wait();
+    pub fn daemon(&mut self) -> &mut Running {
+        self.daemon.as_mut().expect("the daemon runs")
+    }
+
+    pub fn stop(mut self) -> Outcome {
+        let daemon = self.daemon.take().expect("the daemon runs");
+        daemon.signal("TERM");
+        let out = daemon.wait();
         out.expect_code(0);
         out
     }
@@ -88,7 +105,7 @@ fn dashboard_serves_status_and_metrics_refuses_actions_without_the_token_and_nev
     let a = env.add_jpeg("a.jpg", 160, 120, 1);
     let a_orig = read(&a);
     let mut d = start(&env, &config(&emu, free_port()));
-    d.daemon
+    d.daemon()
         .wait_until(T, "a.jpg optimized", || optimized(&a, &a_orig));
 
     // The status --json object (SPEC §1 keys), with the daemon's state.
@@ -97,10 +114,10 @@ fn dashboard_serves_status_and_metrics_refuses_actions_without_the_token_and_nev
         assert!(s.get(key).is_some(), "status lacks {key}: {s:#}");
     }
     assert_eq!(s["daemon"]["running"], true);
-    assert_eq!(s["daemon"]["pid"], d.daemon.pid());
+    assert_eq!(s["daemon"]["pid"], d.daemon().pid());
     assert!(s["daemon"]["state"].is_string(), "{s:#}");
     let addr = d.addr;
-    d.daemon.wait_until(T, "the credits from api-status", || {
+    d.daemon().wait_until(T, "the credits from api-status", || {
         s = status_at(addr);
         s["credits"]["remaining"].is_u64()
     });
@@ -210,9 +227,10 @@ fn pause_holds_new_uploads_until_resume_and_rescan_finds_what_no_event_told() {
     let b = env.add_jpeg("b.jpg", 160, 120, 2);
     let b_orig = read(&b);
     let addr = d.addr;
-    d.daemon.wait_until(T, "the change held while paused", || {
-        status_at(addr)["dashboard"]["held"] == 1
-    });
+    d.daemon()
+        .wait_until(T, "the change held while paused", || {
+            status_at(addr)["dashboard"]["held"] == 1
+        });
     assert_eq!(
         upload_requests(&emu).len(),
         0,
@@ -221,13 +239,13 @@ fn pause_holds_new_uploads_until_resume_and_rescan_finds_what_no_event_told() {
     assert_eq!(read(&b), b_orig);
     assert_eq!(d.status()["daemon"]["state"], "paused");
     d.act("/api/resume", json!({}));
-    d.daemon
+    d.daemon()
         .wait_until(T, "b.jpg optimized after resume", || optimized(&b, &b_orig));
 
     // A rescan walks every folder now: its scan line shows up after the request.
     let seen = last_log_seq(&d);
     assert_eq!(d.act("/api/rescan", json!({}))["rescan"], "started");
-    d.daemon.wait_until(T, "the rescan's scan line", || {
+    d.daemon().wait_until(T, "the rescan's scan line", || {
         logs_after(addr, seen)
             .iter()
             .any(|l| l.ends_with(" unchanged"))
@@ -249,7 +267,7 @@ fn retry_sends_a_failed_file_again_and_only_that_one() {
     let c = env.add_jpeg("c.jpg", 160, 120, 3);
     let addr = d.addr;
     let c_orig = read(&c);
-    d.daemon.wait_until(T, "c.jpg failed", || {
+    d.daemon().wait_until(T, "c.jpg failed", || {
         status_at(addr)["totals"]["failed"] == 1
     });
     assert_eq!(read(&c), c_orig);
@@ -263,7 +281,7 @@ fn retry_sends_a_failed_file_again_and_only_that_one() {
     let r = d.act("/api/retry", json!({}));
     assert_eq!(r["retried"], 1, "{r:#}");
     assert_eq!(r["paths"][0], shown(&c));
-    d.daemon
+    d.daemon()
         .wait_until(T, "c.jpg optimized after the retry", || {
             optimized(&c, &c_orig)
         });
@@ -311,7 +329,7 @@ fn restore_through_the_api_returns_originals_refuses_edits_and_paths_outside_the
     let b = env.add_jpeg("b.jpg", 160, 120, 6);
     let (a_orig, odd_orig, b_orig) = (read(&a), read(&odd), read(&b));
     let mut d = start(&env, &config(&emu, free_port()));
-    d.daemon.wait_until(T, "all three optimized", || {
+    d.daemon().wait_until(T, "all three optimized", || {
         optimized(&a, &a_orig) && optimized(&odd, &odd_orig) && optimized(&b, &b_orig)
     });
     let points = get(d.addr, "/api/history", &[]).json();
@@ -436,10 +454,10 @@ fn a_dashboard_open_to_the_network_without_a_token_is_a_config_error_naming_both
 fn a_token_file_changed_and_reloaded_revokes_the_old_token() {
     let emu = Emulator::start_with_key(KEY, 1000);
     let env = TestEnv::new();
-    let d = start(&env, &config(&emu, free_port()));
+    let mut d = start(&env, &config(&emu, free_port()));
     let new_token = "a-fresh-token-after-a-leak-9876543210";
     std::fs::write(env.path("dashboard.token"), new_token).unwrap();
-    d.daemon.signal("HUP");
+    d.daemon().signal("HUP");
     wait_until(T, "the old token refused", || {
         post(d.addr, "/api/pause", Some(TOKEN), &json!({})).status == 403
     });

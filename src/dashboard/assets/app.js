@@ -102,7 +102,8 @@ async function refreshStatus() {
   $("saved").textContent = bytes(t.bytes_original - t.bytes_optimized);
   $("saved-sub").textContent = `${pct(t.bytes_original, t.bytes_optimized)} of ${bytes(t.bytes_original)}`;
   $("queue").textContent = num(s.daemon.queued);
-  $("queue-sub").textContent = `${num(s.daemon.in_flight)} in flight`;
+  const held = s.dashboard && s.dashboard.held ? ` · ${num(s.dashboard.held)} change(s) held` : "";
+  $("queue-sub").textContent = `${num(s.daemon.in_flight)} in flight${held}`;
   const c = s.credits;
   if (c) {
     $("credits").textContent = c.unlimited ? "unlimited" : num(c.remaining);
