@@ -74,6 +74,28 @@ pub(crate) fn raw_path_at(r: &Row<'_>, i: usize) -> rusqlite::Result<Vec<u8>> {
     }
 }
 
+/// A row for the ledger's unit tests: content `h<path>`, original `o` of `size` bytes,
+/// optimized to half of it.
+#[cfg(test)]
+pub(crate) fn test_row(path: &str, state: State, size: Option<u64>) -> FileRow {
+    FileRow {
+        path: path.into(),
+        folder: "/f".into(),
+        stat: Stat {
+            size: size.unwrap_or(1),
+            mtime_ns: 1,
+            inode: 1,
+        },
+        hash: format!("h{path}"),
+        format: Some("jpeg".into()),
+        state,
+        reason: None,
+        orig_hash: Some("o".into()),
+        orig_size: size,
+        opt_size: size.map(|s| s / 2),
+    }
+}
+
 pub(super) fn from_row(r: &Row<'_>) -> rusqlite::Result<FileRow> {
     Ok(FileRow {
         path: path_at(r, 0)?,

@@ -90,25 +90,11 @@ impl Ledger {
 
 #[cfg(test)]
 mod tests {
-    use crate::ledger::{FileRow, Ledger, Stat, State};
+    use crate::ledger::files::test_row;
+    use crate::ledger::{Ledger, State};
 
-    fn row(p: &str, size: u64) -> FileRow {
-        FileRow {
-            path: p.into(),
-            folder: "/f".into(),
-            stat: Stat {
-                size,
-                mtime_ns: 1,
-                inode: 1,
-            },
-            hash: format!("h{p}"),
-            format: None,
-            state: State::Optimized,
-            reason: None,
-            orig_hash: Some("o".into()),
-            orig_size: Some(size),
-            opt_size: Some(size / 2),
-        }
+    fn row(p: &str, size: u64) -> crate::ledger::FileRow {
+        test_row(p, State::Optimized, Some(size))
     }
 
     #[test]

@@ -102,25 +102,11 @@ impl Ledger {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ledger::{Outcome, ResultRow, Stat};
+    use crate::ledger::files::test_row;
+    use crate::ledger::{Outcome, ResultRow};
 
     fn row(p: &str, state: State) -> FileRow {
-        FileRow {
-            path: p.into(),
-            folder: "/f".into(),
-            stat: Stat {
-                size: 1,
-                mtime_ns: 1,
-                inode: 1,
-            },
-            hash: format!("h{p}"),
-            format: Some("jpeg".into()),
-            state,
-            reason: Some("corrupt".into()),
-            orig_hash: None,
-            orig_size: None,
-            opt_size: None,
-        }
+        test_row(p, state, None)
     }
 
     #[test]
