@@ -1,6 +1,6 @@
 //! `GET /metrics`: the Prometheus text format (version 0.0.4), every name
 //! `shortpixel_agent_*`. Counters of what happened on the wire (requests by call and
-//! outcome, their latency, errors by API code) live in [`METRICS`], fed by the ShortPixel
+//! outcome, their latency, errors by API code) live in `metrics/wire.rs`, fed by the ShortPixel
 //! client in every process; everything else (files by state, bytes, queue, credits, the
 //! last scan) is read at scrape time from the same report `/api/status` serves, so the two
 //! never disagree.
