@@ -50,7 +50,13 @@ fn is_partial_name(name: &str) -> bool {
         || name.starts_with("~$")
         || [".part", ".crdownload", ".tmp", ".download", ".partial"]
             .iter()
-            .any(|s| name.to_ascii_lowercase().ends_with(s))
+            .any(|s| ends_with_ignoring_case(name, s))
+}
+
+/// Asked of every file in every scan: no allocation.
+fn ends_with_ignoring_case(name: &str, suffix: &str) -> bool {
+    name.len() >= suffix.len()
+        && name.as_bytes()[name.len() - suffix.len()..].eq_ignore_ascii_case(suffix.as_bytes())
 }
 
 fn skip_name(name: &str, is_dir: bool) -> bool {
