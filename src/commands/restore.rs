@@ -1,7 +1,9 @@
-//! `restore [--dry-run] [--force] (--all | PATH...)`.
+//! `restore [--dry-run] [--force] (--all | PATH...)`: the arguments and what is said; the
+//! restoring itself is `crate::restore`.
 
 use std::path::{Path, PathBuf};
 
+use super::{hint, Usage};
 use crate::backup::BackupStore;
 use crate::ledger::Ledger;
 use crate::restore::{restore_one, select, Options, Outcome};
@@ -12,6 +14,13 @@ pub fn run(
     all: bool,
     opts: Options,
 ) -> anyhow::Result<i32> {
+    if paths.is_empty() && !all {
+        return Err(Usage(format!(
+            "name the files or folders to restore, or restore every file the agent changed with `{}` (add --dry-run to see what would come back)",
+            hint::command("restore --all")
+        ))
+        .into());
+    }
     let config = super::load(config)?;
     // A restore writes files the daemon may be working on: take the same lock.
     let _lock = crate::lock::acquire(&config.ledger)?;
@@ -20,10 +29,18 @@ pub fn run(
     let (rows, unknown) = select(&ledger, paths, all)?;
     let mut code = 0;
     for p in &unknown {
-        eprintln!(
-            "{}: not a file the agent manages; nothing to restore",
-            p.display()
-        );
+        // A path that is gone may still be a file the agent knows (then it is not here).
+        if std::fs::symlink_metadata(p).is_err() {
+            eprintln!(
+                "{}: no such file or folder, and the agent has no record of it; nothing to restore",
+                p.display()
+            );
+        } else {
+            eprintln!(
+                "{}: not a file the agent manages; nothing to restore",
+                p.display()
+            );
+        }
         code = 1;
     }
     let (mut restored, mut refused) = (0, 0);
