@@ -18,12 +18,14 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 
 mod backups;
+mod deleted;
 mod files;
 mod results;
 mod summary;
 
 pub use backups::{BackupRow, BackupTotals};
-pub use files::{path_str, FileRow, Stat, Tracked};
+pub use deleted::DeletedRow;
+pub use files::{FileRow, Stat, Tracked};
 pub use results::{Extra, Job, Outcome, OutputRow, ResultRow};
 pub use summary::{FolderSummary, Summary};
 
@@ -159,6 +161,62 @@ CREATE INDEX extras_source ON extras(source);
 "#,
     // 2: when a backup was pruned (`backups prune`), so restore can say so.
     "ALTER TABLE backups ADD COLUMN pruned INTEGER;",
+    // 3: paths are bytes (G10). Paths were stored as lossily converted text, so two names
+    // that are not UTF-8 could share one row; such rows (holding U+FFFD, the replacement
+    // character) cannot be trusted and are dropped: the next scan finds each file under its
+    // true name and recognises its content by hash (`outputs`), so nothing is sent again.
+    r#"
+CREATE TABLE files_v3 (
+    path      BLOB PRIMARY KEY,
+    folder    BLOB NOT NULL,
+    size      INTEGER NOT NULL,
+    mtime_ns  INTEGER NOT NULL,
+    inode     INTEGER NOT NULL,
+    hash      TEXT NOT NULL,
+    format    TEXT,
+    state     TEXT NOT NULL,
+    reason    TEXT,
+    orig_hash TEXT,
+    orig_size INTEGER,
+    opt_size  INTEGER,
+    updated   INTEGER NOT NULL
+);
+INSERT INTO files_v3
+    SELECT CAST(path AS BLOB), CAST(folder AS BLOB), size, mtime_ns, inode, hash, format,
+           state, reason, orig_hash, orig_size, opt_size, updated
+    FROM files WHERE instr(path, char(65533)) = 0;
+DROP TABLE files;
+ALTER TABLE files_v3 RENAME TO files;
+CREATE INDEX files_folder ON files(folder);
+CREATE INDEX files_hash ON files(hash);
+CREATE TABLE extras_v3 (
+    path   BLOB PRIMARY KEY,
+    source BLOB NOT NULL,
+    kind   TEXT NOT NULL,
+    hash   TEXT NOT NULL
+);
+INSERT INTO extras_v3
+    SELECT CAST(path AS BLOB), CAST(source AS BLOB), kind, hash
+    FROM extras WHERE instr(path, char(65533)) = 0 AND instr(source, char(65533)) = 0;
+DROP TABLE extras;
+ALTER TABLE extras_v3 RENAME TO extras;
+CREATE INDEX extras_source ON extras(source);
+"#,
+    // 4: files optimized in place and then deleted, so their originals stay restorable by
+    // their old path (see `ledger::deleted`).
+    r#"
+CREATE TABLE deleted (
+    path      BLOB NOT NULL,
+    folder    BLOB NOT NULL,
+    orig_hash TEXT NOT NULL,
+    hash      TEXT NOT NULL,
+    format    TEXT,
+    orig_size INTEGER,
+    deleted   INTEGER NOT NULL,
+    PRIMARY KEY (path, orig_hash)
+);
+CREATE INDEX deleted_orig ON deleted(orig_hash);
+"#,
 ];
 
 pub struct Ledger {
@@ -296,6 +354,37 @@ mod tests {
             .unwrap();
         assert_eq!(v, MIGRATIONS.len() as i64);
         assert!(l.has_backup("abc").unwrap());
+    }
+
+    #[test]
+    fn paths_stored_as_text_become_bytes_and_lossy_ones_are_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("l.db");
+        {
+            // A ledger as schema 2 left it: paths as text, one of them lossily converted.
+            let conn = Connection::open(&path).unwrap();
+            for step in &MIGRATIONS[..2] {
+                conn.execute_batch(step).unwrap();
+            }
+            conn.pragma_update(None, "user_version", 2).unwrap();
+            for p in ["/p/a.jpg", "/p/\u{fffd}\u{fffd}.jpg"] {
+                conn.execute(
+                    "INSERT INTO files (path, folder, size, mtime_ns, inode, hash, state, updated)
+                     VALUES (?1, '/p', 1, 1, 1, 'h', 'optimized', 0)",
+                    [p],
+                )
+                .unwrap();
+            }
+        }
+        let l = Ledger::open(&path).unwrap();
+        let rows = l.all_files().unwrap();
+        assert_eq!(rows.len(), 1, "{rows:?}");
+        assert_eq!(rows[0].path, Path::new("/p/a.jpg"));
+        let kind: String = l
+            .conn
+            .query_row("SELECT typeof(path) FROM files", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(kind, "blob");
     }
 
     #[test]

@@ -12,6 +12,8 @@ pub mod daemon;
 pub mod ledger;
 pub mod lock;
 pub mod logging;
+pub mod names;
+pub mod open;
 pub mod optimize;
 pub mod output;
 pub mod pipeline;

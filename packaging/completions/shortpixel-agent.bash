@@ -210,7 +210,7 @@ _shortpixel__agent() {
             return 0
             ;;
         shortpixel__subcmd__agent__subcmd__backups__subcmd__prune)
-            opts="-h --older-than --max-size --dry-run --force --help"
+            opts="-h --older-than --max-size --dry-run --force --deleted-older-than --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -221,6 +221,10 @@ _shortpixel__agent() {
                     return 0
                     ;;
                 --max-size)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --deleted-older-than)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -460,7 +464,7 @@ _shortpixel__agent() {
             return 0
             ;;
         shortpixel__subcmd__agent__subcmd__restore)
-            opts="-h --dry-run --force --all --help"
+            opts="-h --dry-run --force --all --deleted --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

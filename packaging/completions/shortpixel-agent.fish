@@ -48,6 +48,7 @@ complete -c shortpixel-agent -n "__fish_shortpixel_agent_using_subcommand status
 complete -c shortpixel-agent -n "__fish_shortpixel_agent_using_subcommand restore" -l dry-run -d 'Show what would be restored, change nothing'
 complete -c shortpixel-agent -n "__fish_shortpixel_agent_using_subcommand restore" -l force -d 'Restore even files edited since they were optimized (the edit is lost)'
 complete -c shortpixel-agent -n "__fish_shortpixel_agent_using_subcommand restore" -l all -d 'Every file the agent has changed'
+complete -c shortpixel-agent -n "__fish_shortpixel_agent_using_subcommand restore" -l deleted -d 'Also files optimized in place and deleted since: all of them, or those under the PATHs given (a deleted file named by its own path needs no flag)'
 complete -c shortpixel-agent -n "__fish_shortpixel_agent_using_subcommand restore" -s h -l help -d 'Print help'
 complete -c shortpixel-agent -n "__fish_shortpixel_agent_using_subcommand check" -s h -l help -d 'Print help'
 complete -c shortpixel-agent -n "__fish_shortpixel_agent_using_subcommand doctor" -s h -l help -d 'Print help'
@@ -58,6 +59,7 @@ complete -c shortpixel-agent -n "__fish_shortpixel_agent_using_subcommand backup
 complete -c shortpixel-agent -n "__fish_shortpixel_agent_using_subcommand backups; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help'
 complete -c shortpixel-agent -n "__fish_shortpixel_agent_using_subcommand backups; and __fish_seen_subcommand_from prune" -l older-than -d 'Prune backups older than this: 90d, 12w, 36h (s, m, h, d, w)' -r
 complete -c shortpixel-agent -n "__fish_shortpixel_agent_using_subcommand backups; and __fish_seen_subcommand_from prune" -l max-size -d 'Prune the oldest backups until all of them fit in this size: 10GiB, 500MB' -r
+complete -c shortpixel-agent -n "__fish_shortpixel_agent_using_subcommand backups; and __fish_seen_subcommand_from prune" -l deleted-older-than -d 'Also prune the originals of files optimized in place and deleted at least this long ago: 90d, 12w (otherwise they are kept, so a deleted file can be restored)' -r
 complete -c shortpixel-agent -n "__fish_shortpixel_agent_using_subcommand backups; and __fish_seen_subcommand_from prune" -l dry-run -d 'Show what would be pruned, delete nothing'
 complete -c shortpixel-agent -n "__fish_shortpixel_agent_using_subcommand backups; and __fish_seen_subcommand_from prune" -l force -d 'Also prune backups that are the only copy of an original (those files can then never be restored)'
 complete -c shortpixel-agent -n "__fish_shortpixel_agent_using_subcommand backups; and __fish_seen_subcommand_from prune" -s h -l help -d 'Print help'

@@ -25,8 +25,26 @@ pub const MIRROR_COPY: &str = "mirror";
 pub const ALREADY_OPTIMAL: &str = "already optimal: the optimizer could not make it smaller";
 pub const CHANGED: &str = "changed while it was being optimized; the new content will be processed";
 
+/// How far a result got. A paid result may be let go (its remote job forgotten) only once
+/// it is [`Applied::durable`]: kept in the backup store, or in place in every file.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Applied {
+    /// The result's bytes are kept in the backup store (or there were none to keep).
+    pub kept: bool,
+    /// Files that failed on an I/O error (a full disk, a permission): the result is not in
+    /// place there.
+    pub failed: usize,
+}
+
+impl Applied {
+    /// Whether nothing of the result would be lost if its job were forgotten now.
+    pub fn durable(&self) -> bool {
+        self.kept || self.failed == 0
+    }
+}
+
 /// Applies `delivered` to every file of `work`.
-pub fn apply(ctx: &Ctx, work: &Work, delivered: &Delivered) -> anyhow::Result<()> {
+pub fn apply(ctx: &Ctx, work: &Work, delivered: &Delivered) -> anyhow::Result<Applied> {
     if ctx.dry_run {
         // A dry run counts what would be written and writes nothing (SPEC §1).
         let counter = match &delivered.main {
@@ -34,7 +52,7 @@ pub fn apply(ctx: &Ctx, work: &Work, delivered: &Delivered) -> anyhow::Result<()
             None => &ctx.tally.already_optimal,
         };
         counter.fetch_add(work.files.len() as u64, Ordering::Relaxed);
-        return Ok(());
+        return Ok(Applied::default());
     }
     let result = match &delivered.main {
         Some(bytes) => ResultRow {
@@ -52,11 +70,16 @@ pub fn apply(ctx: &Ctx, work: &Work, delivered: &Delivered) -> anyhow::Result<()
             reason: Some(ALREADY_OPTIMAL.into()),
         },
     };
+    let mut applied = Applied {
+        kept: true,
+        failed: 0,
+    };
     if let (Some(bytes), Some(h)) = (&delivered.main, &result.opt_hash) {
         // Keep the paid-for result itself, so a copy of the original, a write that failed,
         // or a restore followed by a new copy never costs another upload (G4).
         if let Err(e) = ctx.backups.store(h, bytes) {
             tracing::warn!("cannot keep a copy of the result: {e}");
+            applied.kept = false;
         }
     }
     {
@@ -82,11 +105,12 @@ pub fn apply(ctx: &Ctx, work: &Work, delivered: &Delivered) -> anyhow::Result<()
                 ctx.ledger()
                     .set_state(&file.path, State::Failed, Some(&e))?;
                 ctx.tally.failed.fetch_add(1, Ordering::Relaxed);
+                applied.failed += 1;
             }
             Err(ApplyError::Ledger(e)) => return Err(e.into()),
         }
     }
-    Ok(())
+    Ok(applied)
 }
 
 enum ApplyError {
@@ -117,7 +141,7 @@ fn apply_one(
             "the file is no longer in a configured folder".into(),
         ));
     };
-    let (original, meta) = read_if_unchanged(&file.path, &work.hash)?;
+    let (original, meta) = read_if_unchanged(&file.path, &work.hash, file.stat.inode)?;
     let carry = Carry::from_meta(&meta);
     // Where the result (and the extras beside it) go.
     let base = folder
@@ -217,14 +241,21 @@ fn apply_one(
     Ok(())
 }
 
-/// Reads a file and checks it still holds `hash` (G3).
-fn read_if_unchanged(path: &Path, hash: &str) -> Result<(Vec<u8>, std::fs::Metadata), ApplyError> {
-    let meta = std::fs::symlink_metadata(path).map_err(|e| match e.kind() {
+/// Reads a file and checks it still is the file that was optimized (G3): a regular file
+/// (not a link or a FIFO swapped in, see `open`), the same inode the scan recorded, holding
+/// `hash`. The metadata is the descriptor's, so what is carried over (mode, owner) is the
+/// file's own, never a link's.
+fn read_if_unchanged(
+    path: &Path,
+    hash: &str,
+    inode: u64,
+) -> Result<(Vec<u8>, std::fs::Metadata), ApplyError> {
+    use std::os::unix::fs::MetadataExt;
+    let (bytes, meta) = crate::open::read_regular(path).map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => ApplyError::Changed,
         _ => io(format!("cannot read the file: {e}")),
     })?;
-    let bytes = std::fs::read(path).map_err(|e| io(format!("cannot read the file: {e}")))?;
-    if hash_bytes(&bytes) != hash {
+    if meta.ino() != inode || hash_bytes(&bytes) != hash {
         return Err(ApplyError::Changed);
     }
     Ok((bytes, meta))
@@ -299,7 +330,8 @@ pub fn verdict(ctx: &Ctx, work: &Work, outcome: Outcome, why: &str) -> anyhow::R
 pub fn read_original(work: &Work) -> Option<Vec<u8>> {
     work.files
         .iter()
-        .filter_map(|f| std::fs::read(&f.path).ok())
+        .filter_map(|f| crate::open::read_regular(&f.path).ok())
+        .map(|(b, _)| b)
         .find(|b| hash_bytes(b) == work.hash)
 }
 

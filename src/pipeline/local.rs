@@ -73,7 +73,7 @@ fn one(ctx: &Ctx, work: &Work) -> anyhow::Result<()> {
                     verify::check_decodes(b, format, dims).is_ok()
                 })
                 .collect();
-            apply::apply(ctx, work, &Delivered { main, extras })
+            apply::apply(ctx, work, &Delivered { main, extras }).map(|_| ())
         }
         Err(LocalError::Skip(why)) => verdict(ctx, work, Outcome::Unsupported, &why),
         Err(LocalError::Bad(why)) => verdict(ctx, work, Outcome::Failed, &why),

@@ -535,9 +535,19 @@ impl Remote {
         }
         let ctx = self.ctx.clone();
         let (hash, profile) = (work.hash.clone(), work.profile.clone());
-        tokio::task::spawn_blocking(move || apply::apply(&ctx, &work, &Delivered { main, extras }))
-            .await??;
-        self.ctx.ledger().delete_job(&hash, &profile)?;
+        let applied = tokio::task::spawn_blocking(move || {
+            apply::apply(&ctx, &work, &Delivered { main, extras })
+        })
+        .await??;
+        if applied.durable() {
+            self.ctx.ledger().delete_job(&hash, &profile)?;
+        } else {
+            // Neither kept nor in place (a full disk): the job stays, so the next run fetches
+            // the paid result again instead of uploading again (G4).
+            tracing::warn!(
+                "the result is kept at ShortPixel for the next run: it could not be stored here"
+            );
+        }
         Ok(next)
     }
 
