@@ -73,7 +73,8 @@ pub(super) fn check(errors: &Errors, places: &[Place]) -> Result<(), ConfigError
     Ok(())
 }
 
-/// What is wrong with `b` given `a`, if anything.
+/// What is wrong with `b` given `a`, if anything (the agent's data comes after the folders
+/// and outputs, see [`check`]).
 fn clash(a: &Place, b: &Place) -> Option<String> {
     let (p, q) = (&a.path, &b.path);
     let overlap = p.starts_with(q) || q.starts_with(p);
@@ -102,14 +103,6 @@ fn clash(a: &Place, b: &Place) -> Option<String> {
         )),
         (Kind::Output, Kind::Data) if inside(b, a) => Some(format!(
             "{b_path} is inside the mirror output {a_key} ({}), which is published: the originals would be published with it. Keep the agent's data outside the outputs",
-            p.display()
-        )),
-        (Kind::Data, Kind::Folder) if inside(a, b) => Some(format!(
-            "{b_path} holds {a_key} ({}); keep the agent's data outside the folders it optimizes",
-            p.display()
-        )),
-        (Kind::Data, Kind::Output) if inside(a, b) => Some(format!(
-            "{b_path} holds {a_key} ({}), and a mirror output is published: the originals would be published with it. Keep the agent's data outside the outputs",
             p.display()
         )),
         _ => None,

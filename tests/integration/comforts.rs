@@ -41,21 +41,25 @@ fn run_once_progress_off_a_terminal_is_plain_lines_ending_with_the_totals() {
     );
 }
 
+/// `run --once` with a pseudo-terminal from script(1), which copies what the agent draws
+/// and logs to stdout.
+fn run_once_on_a_terminal(env: &TestEnv) -> Outcome {
+    let line = format!(
+        "{} --config {} run --once",
+        bin(),
+        env.config_path().display()
+    );
+    env.spawn_argv(&["script", "-qfec", &line, "/dev/null"], &env.root(), &[])
+        .wait()
+}
+
 #[test]
 fn run_once_on_a_terminal_draws_a_bar_in_place() {
     let emu = Emulator::start_with_key(KEY, 1000);
     let env = TestEnv::new();
     env.configure(&Config::emulator(&emu));
     env.add_jpeg("a.jpg", 160, 120, 1);
-    // script(1) gives the agent a pseudo-terminal and copies what it draws to stdout.
-    let line = format!(
-        "{} --config {} run --once",
-        bin(),
-        env.config_path().display()
-    );
-    let out = env
-        .spawn_argv(&["script", "-qfec", &line, "/dev/null"], &env.root(), &[])
-        .wait();
+    let out = run_once_on_a_terminal(&env);
     out.expect_code(0);
     assert!(
         out.stdout.contains("scanning the folders") && out.stdout.contains("\r\x1b[2K"),
@@ -289,14 +293,7 @@ fn log_lines_on_a_terminal_start_with_the_local_time_elsewhere_with_full_utc() {
     let env = TestEnv::new();
     env.configure(&Config::emulator(&emu));
     env.add_jpeg("a.jpg", 160, 120, 1);
-    let line = format!(
-        "{} --config {} run --once",
-        bin(),
-        env.config_path().display()
-    );
-    let out = env
-        .spawn_argv(&["script", "-qfec", &line, "/dev/null"], &env.root(), &[])
-        .wait();
+    let out = run_once_on_a_terminal(&env);
     out.expect_code(0);
     let short = |l: &str| {
         let b = l.as_bytes();

@@ -338,7 +338,7 @@ fn a_missing_folder_blocks_only_run_status_and_restore_work_and_check_reports_it
         "status` and `restore` work",
     ]);
     // Not refused for the config: the file itself is what is missing.
-    env.run(&["restore", "--dry-run", "--force", "--all"])
+    env.run(&["restore", "--dry-run", photo.to_str().unwrap()])
         .expect_code(0)
         .expect_mentions(&["would restore 1 file(s)"]);
 
