@@ -18,6 +18,7 @@ pub mod optimize;
 pub mod output;
 pub mod pipeline;
 pub mod progress;
+pub mod recover;
 pub mod restore;
 pub mod scan;
 pub mod status;

@@ -45,6 +45,34 @@ pub fn shown(p: &Path) -> String {
     out
 }
 
+/// The path [`shown`] wrote; `None` for text it cannot have written.
+pub fn parse_shown(s: &str) -> Option<PathBuf> {
+    let mut out = Vec::with_capacity(s.len());
+    let mut rest = s.as_bytes();
+    while let Some((&b, tail)) = rest.split_first() {
+        rest = tail;
+        if b != b'\\' {
+            out.push(b);
+            continue;
+        }
+        let (&e, tail) = rest.split_first()?;
+        rest = tail;
+        match e {
+            b'\\' => out.push(b'\\'),
+            b'n' => out.push(b'\n'),
+            b't' => out.push(b'\t'),
+            b'r' => out.push(b'\r'),
+            b'x' => {
+                let hex = std::str::from_utf8(rest.get(..2)?).ok()?;
+                out.push(u8::from_str_radix(hex, 16).ok()?);
+                rest = &rest[2..];
+            }
+            _ => return None,
+        }
+    }
+    Some(from_bytes(out))
+}
+
 /// For `#[serde(serialize_with = "names::serialize")]` on path fields: [`shown`].
 pub fn serialize<S: serde::Serializer>(p: &Path, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&shown(p))
@@ -61,6 +89,21 @@ mod tests {
         assert_eq!(shown(&a), "/p/\\xff\\xfe.jpg");
         assert_eq!(shown(&b), "/p/\\xfe\\xff.jpg");
         assert_ne!(bytes(&a), bytes(&b));
+    }
+
+    #[test]
+    fn what_is_shown_parses_back_to_the_same_bytes() {
+        for name in [
+            &b"/p/\xff\xfe.jpg"[..],
+            b"/p/a\nb\\c\t.jpg",
+            b"/p/\x1b[0m \xc3\xa9.png",
+            "/p/é ü.png".as_bytes(),
+        ] {
+            let p = from_bytes(name.to_vec());
+            assert_eq!(parse_shown(&shown(&p)).as_deref(), Some(p.as_path()));
+        }
+        assert_eq!(parse_shown("/p/bad\\q"), None);
+        assert_eq!(parse_shown("/p/bad\\x4"), None);
     }
 
     #[test]

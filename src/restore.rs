@@ -204,7 +204,8 @@ pub fn restore(
     let current = match crate::open::open_regular(path) {
         Ok((mut file, meta)) => {
             let hash = crate::open::hash_reader(&mut file, meta.len())?;
-            Some((hash, meta))
+            let carry = Carry::from_file(&file, &meta);
+            Some((hash, meta, carry))
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
         Err(e) => return Ok(Outcome::Refused(e.to_string())),
@@ -215,7 +216,7 @@ pub fn restore(
                 "it was deleted; name it (`restore PATH`) or use `restore --deleted` to bring the original back".into(),
             ))
         }
-        (Some((hash, _)), _) if hash == plan.orig_hash => {
+        (Some((hash, ..)), _) if hash == plan.orig_hash => {
             return Ok(Outcome::Nothing("it already holds its original".into()))
         }
         (Some(_), true) if !opts.force => {
@@ -223,7 +224,7 @@ pub fn restore(
                 "it was deleted, and another file now has its name; restoring would overwrite that file (use --force to restore anyway)".into(),
             ))
         }
-        (Some((hash, _)), false) if hash != plan.hash && !opts.force => {
+        (Some((hash, ..)), false) if hash != plan.hash && !opts.force => {
             return Ok(Outcome::Refused(
                 "it was edited after it was optimized; restoring would lose that edit (use --force to restore anyway)".into(),
             ))
@@ -262,9 +263,9 @@ pub fn restore(
     }
     let carry = current
         .as_ref()
-        .map(|(_, meta)| Carry::from_meta(meta))
+        .map(|(.., carry)| carry.clone())
         .unwrap_or_default();
-    if let Some((_, meta)) = &current {
+    if let Some((_, meta, _)) = &current {
         // Last look: still the regular file that was checked (not swapped meanwhile).
         let now = std::fs::symlink_metadata(path).ok().map(|m| Stat::of(&m));
         if now != Some(Stat::of(meta)) {
@@ -316,5 +317,22 @@ pub fn restore(
             ledger.drop_deleted(&d.path, &d.orig_hash)?;
         }
     }
+    // The store remembers that this file holds its original now, so it stays restored even
+    // if the ledger is lost (G9, G5).
+    backups.journal().append(
+        &crate::backup::Record {
+            event: crate::backup::Event::Restored,
+            path: crate::names::shown(path),
+            mode: crate::pipeline::mode_name(folder.mode).into(),
+            orig: plan.orig_hash.to_string(),
+            orig_size: original.len() as u64,
+            opt: None,
+            opt_size: None,
+            profile: folder.settings.profile(config.backend),
+            format: plan.format.map(str::to_string),
+            at: crate::ledger::now(),
+        },
+        true,
+    )?;
     Ok(Outcome::Restored)
 }

@@ -230,8 +230,9 @@ fn children(dir: &Path, remove_temp: bool) -> std::io::Result<Vec<Child>> {
         };
         let raw = entry.file_name();
         let name = raw.to_string_lossy();
-        if remove_temp && kind.is_file() && name.starts_with(TEMP_PREFIX) {
-            // Only a killed run leaves these; the target beside it is intact (G2).
+        if remove_temp && kind.is_file() && crate::output::is_own_temp(&raw) {
+            // Only a killed run leaves these; the target beside it is intact (G2). A user's
+            // file that only looks like one (no mark) is left alone.
             let _ = std::fs::remove_file(entry.path());
             continue;
         }

@@ -94,8 +94,8 @@ fn prune(config: &Config, criteria: Criteria, dry_run: bool) -> anyhow::Result<i
     // Pruning decides from the ledger which backups are needed: no agent may change that
     // meanwhile.
     let _lock = crate::lock::acquire(&config.ledger)?;
-    let mut ledger = Ledger::open(&config.ledger)?;
     let store = BackupStore::new(&config.backup_dir);
+    let mut ledger = crate::recover::open(config, &store)?;
     let inv = Inventory::load(&store, Some(&ledger))?;
     let now = crate::ledger::now();
     let plan = prune::plan(&inv, &criteria, now);

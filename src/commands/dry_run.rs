@@ -12,6 +12,7 @@ use anyhow::Context;
 use rusqlite::{Connection, OpenFlags};
 
 use super::hint;
+use crate::backup::BackupStore;
 use crate::config::{BackendKind, Config, Mode};
 use crate::ledger::Ledger;
 use crate::pipeline::{self, Ctx, Shared, Tally};
@@ -30,12 +31,19 @@ pub fn run(mut config: Config) -> anyhow::Result<i32> {
         .tempdir()
         .context("while making a temporary folder for the copy of the ledger")?;
     let copy = tmp.path().join("ledger.db");
-    snapshot(&config.ledger, &copy)?;
+    let existed = snapshot(&config.ledger, &copy)?;
     config.ledger = copy.clone();
     let config = Arc::new(config);
+    let store = BackupStore::new(&config.backup_dir);
 
     println!("dry run: nothing is changed, nothing is sent");
-    let mut ledger = Ledger::open(&copy)?;
+    let mut ledger = if existed {
+        Ledger::open(&copy)?
+    } else {
+        // No ledger: a run would rebuild one from the backup store's journal (G9); so does
+        // this, into the copy, reading the store only.
+        crate::recover::open(&config, &store)?
+    };
     let (mut rows, mut gone) = (Vec::new(), 0);
     for (i, folder) in config.folders.iter().enumerate() {
         let report = scan::scan_folder(&mut ledger, folder, Leftovers::Keep)
@@ -56,7 +64,8 @@ pub fn run(mut config: Config) -> anyhow::Result<i32> {
         rows.push((i, report.files));
     }
     drop(ledger);
-    let ctx = Ctx::new(config.clone(), Shared::new(Ledger::open(&copy)?)).dry_run();
+    let shared = Shared::new(Ledger::open(&copy)?, store, config.memory_budget);
+    let ctx = Ctx::new(config.clone(), shared).dry_run();
     let plan = pipeline::plan(&ctx, rows)?;
     let files: usize = plan.works.iter().map(|w| w.files.len()).sum();
     let bytes: u64 = plan.works.iter().map(|w| w.size).sum();
@@ -108,11 +117,11 @@ pub fn run(mut config: Config) -> anyhow::Result<i32> {
     Ok(0)
 }
 
-/// A consistent copy of the ledger at `copy` (none when there is no ledger yet: the run
-/// would start from an empty one). Read-only: the ledger itself is never written.
-fn snapshot(ledger: &Path, copy: &Path) -> anyhow::Result<()> {
+/// A consistent copy of the ledger at `copy`; false when there is no ledger yet.
+/// Read-only: the ledger itself is never written.
+fn snapshot(ledger: &Path, copy: &Path) -> anyhow::Result<bool> {
     if !ledger.exists() {
-        return Ok(());
+        return Ok(false);
     }
     let conn = Connection::open_with_flags(
         ledger,
@@ -125,5 +134,5 @@ fn snapshot(ledger: &Path, copy: &Path) -> anyhow::Result<()> {
         .context("the temporary folder's path is not UTF-8")?;
     conn.execute("VACUUM INTO ?1", [target])
         .with_context(|| format!("while copying the ledger {}", ledger.display()))?;
-    Ok(())
+    Ok(true)
 }

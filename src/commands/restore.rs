@@ -5,7 +5,6 @@ use std::path::{Path, PathBuf};
 
 use super::{hint, Usage};
 use crate::backup::BackupStore;
-use crate::ledger::Ledger;
 use crate::names::shown;
 use crate::restore::{restore, select, Options, Outcome};
 
@@ -26,8 +25,8 @@ pub fn run(
     let config = super::load(config)?;
     // A restore writes files the daemon may be working on: take the same lock.
     let _lock = crate::lock::acquire(&config.ledger)?;
-    let ledger = Ledger::open(&config.ledger)?;
     let backups = BackupStore::new(&config.backup_dir);
+    let ledger = crate::recover::open(&config, &backups)?;
     let sel = select(&ledger, paths, all, deleted)?;
     let mut code = 0;
     for (p, exists) in &sel.unknown {

@@ -12,7 +12,6 @@ use std::sync::Arc;
 use super::{dry_run, hint, Usage};
 use crate::config::{Config, Mode};
 use crate::daemon::{self, Signals, GRACE};
-use crate::ledger::Ledger;
 use crate::logging::{self, LogFormat};
 use crate::pipeline::batch::{self, Scope};
 use crate::pipeline::{Ctx, Shared, Tally};
@@ -59,7 +58,9 @@ pub fn run(flag: Option<&Path>, req: Request, log_format: LogFormat) -> anyhow::
     // send SIGHUP or SIGTERM, whose default action would kill it on the spot.
     let signals = rt.block_on(async { Signals::new() })?;
     let _lock = crate::lock::acquire(&config.ledger)?;
-    let shared = Shared::new(Ledger::open(&config.ledger)?);
+    let backups = crate::backup::BackupStore::new(&config.backup_dir);
+    let ledger = crate::recover::open(&config, &backups)?;
+    let shared = Shared::new(ledger, backups, config.memory_budget);
     let once = req.once;
     let code = rt.block_on(async move {
         if once {
@@ -172,6 +173,14 @@ async fn once_through(
     Ok(if stopped { code.max(1) } else { code })
 }
 
+/// The process's peak resident memory in bytes (Linux: VmHWM), for the run's last log line.
+fn peak_memory() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
 fn summarize(t: &Tally) -> i32 {
     let get = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Relaxed);
     // Files planned but never counted were not sent: a stop, an invalid key, no credits.
@@ -180,6 +189,9 @@ fn summarize(t: &Tally) -> i32 {
         0 => String::new(),
         n => format!("; {n} not sent, still queued for the next run"),
     };
+    if let Some(peak) = peak_memory() {
+        tracing::debug!("peak memory: {} MiB", peak >> 20);
+    }
     if let Some(fatal) = t.fatal() {
         println!("stopped: {}{queued}", t.line());
         logging::error(&format!("error: {fatal}"));

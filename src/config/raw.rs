@@ -24,6 +24,7 @@ pub(super) struct RawConfig {
     pub ledger: Option<PathBuf>,
     pub backup_dir: Option<PathBuf>,
     pub concurrency: Option<i64>,
+    pub memory_budget: Option<String>,
     pub settle: Option<f64>,
     pub rescan_interval: Option<f64>,
     pub watch_poll_interval: Option<f64>,
@@ -149,6 +150,7 @@ pub fn load_str(file: &Path, text: &str, env_key: Option<String>) -> Result<Conf
         api_key,
         ledger,
         backup_dir,
+        memory_budget: validate::memory_budget(&errors, raw.memory_budget)?,
         watching,
         folders,
     })
@@ -172,6 +174,7 @@ const KEYS: &[&str] = &[
     "ledger",
     "backup_dir",
     "concurrency",
+    "memory_budget",
     "settle",
     "rescan_interval",
     "watch_poll_interval",

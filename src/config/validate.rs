@@ -108,6 +108,21 @@ fn default_concurrency(backend: BackendKind) -> usize {
     }
 }
 
+/// How much memory the built-in optimizer's images may take at once (at least 16 MiB).
+pub(super) fn memory_budget(errors: &Errors, v: Option<String>) -> Result<u64> {
+    match v {
+        None => Ok(crate::pipeline::budget::default_budget()),
+        Some(s) => match crate::backup::prune::parse_size(&s) {
+            Ok(n) if n >= 16 << 20 => Ok(n),
+            Ok(_) => Err(errors.at(
+                "memory_budget",
+                format!("{s:?} is too small: the built-in optimizer needs at least 16MiB"),
+            )),
+            Err(e) => Err(errors.at("memory_budget", e)),
+        },
+    }
+}
+
 /// A number of seconds between `min` and a week.
 pub(super) fn seconds(
     errors: &Errors,

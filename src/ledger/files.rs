@@ -178,6 +178,18 @@ impl Ledger {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
+    /// Hands every tracked file to `f`, in path order, without holding them all in memory.
+    pub fn for_each_file(&self, mut f: impl FnMut(FileRow)) -> Result<()> {
+        let mut stmt = self
+            .conn
+            .prepare(&format!("SELECT {COLUMNS} FROM files ORDER BY path"))?;
+        let mut rows = stmt.query([])?;
+        while let Some(r) = rows.next()? {
+            f(from_row(r)?);
+        }
+        Ok(())
+    }
+
     /// Writes a batch of scanned rows in one transaction.
     pub fn upsert_files(&mut self, rows: &[FileRow]) -> Result<()> {
         self.transaction(|tx| {

@@ -229,6 +229,22 @@ impl Ledger {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
+    /// What the agent wrote at `path`, if it wrote a file there.
+    pub fn extra(&self, path: &Path) -> Result<Option<Extra>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT path, kind, hash FROM extras WHERE path = ?1")?;
+        Ok(stmt
+            .query_row([bytes(path)], |r| {
+                Ok(Extra {
+                    path: path_at(r, 0)?,
+                    kind: r.get(1)?,
+                    hash: r.get(2)?,
+                })
+            })
+            .optional()?)
+    }
+
     /// Whether `path` is a file the agent wrote beside a tracked one (never an input).
     pub fn is_extra(&self, path: &Path) -> Result<bool> {
         Ok(self

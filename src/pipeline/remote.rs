@@ -186,11 +186,7 @@ impl Remote {
                     });
                     works.push(work);
                 }
-                None => {
-                    self.ctx
-                        .ledger()
-                        .set_states(&work.paths(), State::New, Some(apply::CHANGED))?
-                }
+                None => apply::changed_all(&self.ctx, &work)?,
             }
         }
         if works.is_empty() {
@@ -480,9 +476,7 @@ impl Remote {
     async fn deliver(&self, work: Work, url: String, sel: Selection) -> anyhow::Result<Next> {
         let mut next = Next::default();
         let Some(original) = read_original(&work) else {
-            self.ctx
-                .ledger()
-                .set_states(&work.paths(), State::New, Some(apply::CHANGED))?;
+            apply::changed_all(&self.ctx, &work)?;
             return Ok(next);
         };
         let settings = self.settings(&work);
