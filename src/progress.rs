@@ -129,15 +129,19 @@ impl View {
         }
         match &self.bar {
             Some(bar) => draw(bar, now, self.eta(now), last),
-            None => self.line(now, last),
+            None => {
+                if let Some(line) = self.line(now, last) {
+                    tracing::info!("{line}");
+                }
+            }
         }
     }
 
     /// A plain line when a tenth more of the work is done, after a quiet half minute, and
     /// at the end.
-    fn line(&mut self, now: Snapshot, last: bool) {
+    fn line(&mut self, now: Snapshot, last: bool) -> Option<String> {
         if now.planned == 0 {
-            return;
+            return None;
         }
         let due = match self.last_line {
             None => true,
@@ -147,17 +151,20 @@ impl View {
                     || at.elapsed() >= LINE_EVERY
             }
         };
-        let ended = last && self.last_line.map(|(_, p)| p) != Some(now);
-        if !(due || ended) {
-            return;
+        // The closing line, with the totals and the time taken, always comes: a tick may
+        // have shown the same counts just before the batch ended (a busy machine).
+        if !(due || last) {
+            return None;
         }
         let tail = if last {
             format!("took {}", duration(self.started.elapsed()))
+        } else if now.done >= now.planned {
+            "finishing".into()
         } else {
             time_left(self.eta(now))
         };
-        tracing::info!("progress: {}, {tail}", counts(now));
         self.last_line = Some((Instant::now(), now));
+        Some(format!("progress: {}, {tail}", counts(now)))
     }
 
     /// The time left at the rate seen since the plan was made.
@@ -264,6 +271,23 @@ mod tests {
             saved: 0,
         };
         assert_eq!(view.eta(s), None, "no plan seen yet: no guess");
+    }
+
+    #[test]
+    fn the_closing_line_comes_even_when_a_tick_just_showed_the_same_counts() {
+        let mut view = View::new(None);
+        let all = Snapshot {
+            done: 3,
+            planned: 3,
+            saved: 100,
+        };
+        let tick = view.line(all, false).expect("a tenth more is done");
+        assert!(tick.ends_with("finishing"), "{tick}");
+        let end = view.line(all, true).expect("the closing line");
+        assert!(
+            end.contains("3/3 files (100%)") && end.contains("took"),
+            "{end}"
+        );
     }
 
     #[test]

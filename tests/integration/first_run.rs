@@ -321,3 +321,26 @@ fn the_man_page_has_environment_files_exit_status_and_examples_and_no_dangling_h
         }
     }
 }
+
+#[test]
+fn dry_run_after_losing_the_ledger_plans_from_the_backup_store_and_still_writes_no_ledger() {
+    let emu = Emulator::start_with_key(KEY, 1000);
+    let env = TestEnv::new();
+    env.configure(&Config::emulator(&emu));
+    env.add_jpeg("a.jpg", 160, 120, 1);
+    env.run_once().expect_code(0);
+    for name in ["ledger.db", "ledger.db-wal", "ledger.db-shm"] {
+        let _ = std::fs::remove_file(env.path(name));
+    }
+    let before = state(&env);
+    let requests = emu.requests().len();
+    let out = env.run(&["run", "--once", "--dry-run"]);
+    out.expect_code(0)
+        .expect_mentions(&["0 upload(s) to ShortPixel"]);
+    assert!(
+        !env.ledger_path().exists(),
+        "a dry run made a ledger:\n{out}"
+    );
+    assert_eq!(state(&env), before, "{out}");
+    assert_eq!(emu.requests().len(), requests);
+}
