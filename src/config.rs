@@ -165,6 +165,8 @@ pub struct Folder {
     /// The smallest saving, in percent of the original, worth replacing a file for.
     pub min_saving: f64,
     pub watch: WatchMode,
+    /// Where a web server publishes this folder, for optimizing by URL.
+    pub public_url: Option<PublicUrl>,
 }
 
 impl Folder {
@@ -249,6 +251,8 @@ pub struct Config {
     pub backend: BackendKind,
     pub api_key: Option<ApiKey>,
     pub api_url: String,
+    /// Base of the CDN domain API, without a trailing slash.
+    pub cdn_api_url: String,
     pub ledger: PathBuf,
     pub backup_dir: PathBuf,
     pub concurrency: usize,
@@ -290,10 +294,12 @@ pub struct Missing {
 }
 
 mod places;
+mod public_url;
 mod raw;
 pub mod starter;
 mod validate;
 
+pub use public_url::PublicUrl;
 pub use raw::load_str;
 
 impl Config {

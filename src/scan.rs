@@ -627,6 +627,7 @@ mod tests {
             min_size: 0,
             min_saving: crate::config::DEFAULT_MIN_SAVING,
             watch: crate::config::WatchMode::Auto,
+            public_url: None,
         };
         let mut ledger = Ledger::open(&dir.path().join("ledger.db")).unwrap();
         let mut walk = Walk::new(&folder, Leftovers::Keep);

@@ -4,6 +4,7 @@
 pub mod backups;
 pub mod check;
 pub mod docs;
+pub mod domain;
 mod dry_run;
 pub mod hint;
 pub mod init;

@@ -21,6 +21,7 @@ pub(super) struct RawConfig {
     pub api_key: Option<String>,
     pub api_key_file: Option<PathBuf>,
     pub api_url: Option<String>,
+    pub cdn_api_url: Option<String>,
     pub ledger: Option<PathBuf>,
     pub backup_dir: Option<PathBuf>,
     pub concurrency: Option<i64>,
@@ -66,6 +67,7 @@ pub(super) struct RawFolder {
     pub min_size: Option<RawSize>,
     pub min_saving: Option<f64>,
     pub watch: Option<WatchMode>,
+    pub public_url: Option<String>,
 }
 
 /// A size in bytes (`20480`) or with a unit (`"20KiB"`, `"1MB"`).
@@ -144,7 +146,18 @@ pub fn load_str(file: &Path, text: &str, env_key: Option<String>) -> Result<Conf
     Ok(Config {
         file: file.to_path_buf(),
         backend,
-        api_url: validate::api_url(&errors, raw.api_url)?,
+        api_url: validate::service_base(
+            &errors,
+            "api_url",
+            raw.api_url,
+            "https://api.shortpixel.com",
+        )?,
+        cdn_api_url: validate::service_base(
+            &errors,
+            "cdn_api_url",
+            raw.cdn_api_url,
+            "https://no-cdn.shortpixel.ai",
+        )?,
         concurrency: validate::concurrency(&errors, raw.concurrency, backend)?,
         network: validate::network(&errors, raw.network)?,
         api_key,
@@ -171,6 +184,7 @@ const KEYS: &[&str] = &[
     "api_key",
     "api_key_file",
     "api_url",
+    "cdn_api_url",
     "ledger",
     "backup_dir",
     "concurrency",
@@ -307,6 +321,24 @@ mod tests {
     fn a_line_without_equals_is_not_echoed() {
         let e = load("api_key: \"SECRET123\"\n[[folder]]\npath = \"photos\"\n").unwrap_err();
         assert!(!e.to_string().contains("SECRET123"), "{e}");
+    }
+
+    #[test]
+    fn service_urls_and_public_url_are_validated_and_named() {
+        let c = load("cdn_api_url = \"http://127.0.0.1:9/cdn/\"\n[[folder]]\npath = \"photos\"\npublic_url = \"https://example.com/p\"\n").unwrap();
+        assert_eq!(c.cdn_api_url, "http://127.0.0.1:9/cdn");
+        let public = c.folders[0].public_url.as_ref().unwrap();
+        assert_eq!(public.as_str(), "https://example.com/p/");
+        let d = load("[[folder]]\npath = \"photos\"\n").unwrap();
+        assert_eq!(d.cdn_api_url, "https://no-cdn.shortpixel.ai");
+        assert_eq!(d.folders[0].public_url, None);
+        let e = load("cdn_api_url = \"no-cdn.shortpixel.ai\"\n[[folder]]\npath = \"photos\"\n")
+            .unwrap_err();
+        assert_eq!(e.key, "cdn_api_url");
+        let e = load("[[folder]]\npath = \"photos\"\npublic_url = \"ftp://example.com\"\n")
+            .unwrap_err();
+        assert_eq!(e.key, "folder[0].public_url");
+        assert!(e.message.contains("http(s)"), "{e}");
     }
 
     #[test]

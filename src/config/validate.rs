@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use super::raw::{RawFolder, RawNetwork, RawSize};
 use super::{ApiKey, BackendKind, Compression, ConfigError, Folder, FolderSettings, Mode};
-use super::{Network, WatchMode};
+use super::{Network, PublicUrl, WatchMode};
 
 /// Builds errors for one config file.
 pub(super) struct Errors<'a> {
@@ -80,13 +80,19 @@ pub(super) fn backend(
     }
 }
 
-pub(super) fn api_url(errors: &Errors, url: Option<String>) -> Result<String> {
+/// A service's base URL (`api_url`, `cdn_api_url`): http(s), without a trailing slash.
+pub(super) fn service_base(
+    errors: &Errors,
+    key: &str,
+    url: Option<String>,
+    default: &str,
+) -> Result<String> {
     let url = url
-        .unwrap_or_else(|| "https://api.shortpixel.com".into())
+        .unwrap_or_else(|| default.into())
         .trim_end_matches('/')
         .to_string();
     if !(url.starts_with("https://") || url.starts_with("http://")) {
-        return Err(errors.at("api_url", format!("{url:?} is not an http(s) URL")));
+        return Err(errors.at(key, format!("{url:?} is not an http(s) URL")));
     }
     Ok(url)
 }
@@ -281,6 +287,11 @@ pub(super) fn folder(
         min_saving: min_saving(errors, &key("min_saving"), f.min_saving)?
             .unwrap_or(default_min_saving),
         watch: f.watch.unwrap_or(WatchMode::Auto),
+        public_url: f
+            .public_url
+            .map(|u| PublicUrl::parse(&u))
+            .transpose()
+            .map_err(|m| errors.at(&key("public_url"), m))?,
     })
 }
 
