@@ -14,6 +14,7 @@ mod dashboard;
 mod domain;
 mod edits;
 mod errors;
+mod first_run;
 mod hostile;
 mod local;
 mod mirror;
