@@ -422,10 +422,17 @@ fn a_busy_dashboard_port_is_a_warning_and_the_daemon_works_without_the_page() {
     env.configure(&config(&emu, port));
     let a = env.add_jpeg("a.jpg", 160, 120, 8);
     let a_orig = read(&a);
+    let url = format!("http://127.0.0.1:{port}/");
+    env.run(&["check"])
+        .expect_mentions(&[&url, "will answer while", "not reachable now"]);
     let mut daemon = env.spawn(&["run"]);
     daemon.wait_until(T, "a.jpg optimized without the page", || {
         optimized(&a, &a_orig)
     });
+    // The port's holder accepts but never answers: `check` says the page is not there
+    // although the agent runs.
+    env.run(&["check"])
+        .expect_mentions(&[&url, "does not answer", "although the agent runs"]);
     daemon.signal("TERM");
     daemon.wait().expect_code(0).expect_mentions(&[
         "dashboard cannot listen",
