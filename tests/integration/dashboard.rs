@@ -33,12 +33,17 @@ impl Drop for Dash {
     }
 }
 
-/// The emulator config with a 0.3 s settle and `[dashboard]` on `port`.
+/// The emulator config with a 0.3 s settle and `[dashboard]` on `port`. Requests may take
+/// 30 s: these tests are about the page, not timeouts, and the emulator shrinking a photo
+/// in a debug build on a loaded machine can take longer than the usual 5 s.
 pub fn config(emu: &Emulator, port: u16) -> Config {
-    Config::emulator(emu).set("settle", "0.3").set(
-        "dashboard",
-        &format!("{{ listen = \"127.0.0.1:{port}\", token_file = \"dashboard.token\" }}"),
-    )
+    Config::emulator(emu)
+        .set("settle", "0.3")
+        .net("timeout_secs", "30")
+        .set(
+            "dashboard",
+            &format!("{{ listen = \"127.0.0.1:{port}\", token_file = \"dashboard.token\" }}"),
+        )
 }
 
 /// Starts `run` with `config` and waits until the dashboard answers.
@@ -168,9 +173,10 @@ fn dashboard_serves_status_and_metrics_refuses_actions_without_the_token_and_nev
         "the pictures need the token too"
     );
     assert!(optimized(&a, &a_orig), "nothing was restored");
-    assert_eq!(
+    // (The batch that optimized a.jpg may still be closing: "optimizing" is fine.)
+    assert_ne!(
         d.status()["daemon"]["state"],
-        "watching",
+        "paused",
         "nothing was paused"
     );
 
@@ -223,10 +229,15 @@ fn pause_holds_new_uploads_until_resume_and_rescan_finds_what_no_event_told() {
     let emu = Emulator::start_with_key(KEY, 1000);
     let env = TestEnv::new();
     let mut d = start(&env, &config(&emu, free_port()));
+    let addr = d.addr;
+    // Work in flight finishes after a pause: the first scan must be over before b.jpg
+    // comes, or it may find and send it.
+    d.daemon().wait_until(T, "the first scan to end", || {
+        status_at(addr)["daemon"]["last_scan"].is_i64()
+    });
     assert_eq!(d.act("/api/pause", json!({}))["state"], "paused");
     let b = env.add_jpeg("b.jpg", 160, 120, 2);
     let b_orig = read(&b);
-    let addr = d.addr;
     d.daemon()
         .wait_until(T, "the change held while paused", || {
             status_at(addr)["dashboard"]["held"] == 1
@@ -332,14 +343,18 @@ fn restore_through_the_api_returns_originals_refuses_edits_and_paths_outside_the
     d.daemon().wait_until(T, "all three optimized", || {
         optimized(&a, &a_orig) && optimized(&odd, &odd_orig) && optimized(&b, &b_orig)
     });
-    let points = get(d.addr, "/api/history", &[]).json();
-    let last = points["points"]
-        .as_array()
-        .unwrap()
-        .last()
-        .cloned()
-        .unwrap();
-    assert_eq!(last["files"], 3, "the chart has the saving: {points:#}");
+    // The files are in place a moment before their batch ends and records the point.
+    let addr = d.addr;
+    let last_point = || {
+        get(addr, "/api/history", &[]).json()["points"]
+            .as_array()
+            .and_then(|p| p.last().cloned())
+    };
+    d.daemon()
+        .wait_until(T, "the chart to have the saving", || {
+            last_point().is_some_and(|p| p["files"] == 3)
+        });
+    let last = last_point().unwrap();
     assert!(last["bytes_optimized"].as_u64() < last["bytes_original"].as_u64());
 
     // Paths outside the folders, or climbing out of one, are refused and nothing happens.

@@ -35,7 +35,8 @@ impl Answer {
     }
 }
 
-/// Sends one request (`Connection: close`) and reads the whole answer.
+/// Sends one request (`Connection: close`) and reads the whole answer, waiting at most a
+/// minute for it.
 pub fn request(
     addr: SocketAddr,
     method: &str,
@@ -43,8 +44,20 @@ pub fn request(
     headers: &[(&str, &str)],
     body: Option<&[u8]>,
 ) -> std::io::Result<Answer> {
+    request_waiting(addr, method, path, headers, body, Duration::from_secs(60))
+}
+
+/// [`request`], waiting at most `wait` between two reads of the answer.
+pub fn request_waiting(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Option<&[u8]>,
+    wait: Duration,
+) -> std::io::Result<Answer> {
     let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(10))?;
-    s.set_read_timeout(Some(Duration::from_secs(60)))?;
+    s.set_read_timeout(Some(wait))?;
     let mut req = format!("{method} {path} HTTP/1.1\r\nConnection: close\r\n");
     if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("host")) {
         req += &format!("Host: {addr}\r\n");

@@ -19,6 +19,11 @@ pub const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 /// The W3C key of an element reference.
 const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
 
+/// How long one WebDriver command may take. Starting Chromium or loading a page on a
+/// machine loaded by several builds takes well over a minute at times; chromedriver's own
+/// timeouts (page load: 5 minutes) still end a command that hangs.
+const COMMAND_WAIT: Duration = Duration::from_secs(300);
+
 pub struct Browser {
     driver: Child,
     addr: SocketAddr,
@@ -61,7 +66,7 @@ impl Browser {
             session: String::new(),
             _profile: profile,
         };
-        let deadline = Instant::now() + Duration::from_secs(30);
+        let deadline = Instant::now() + Duration::from_secs(120);
         while http::request(addr, "GET", "/status", &[], None).is_err() {
             assert!(Instant::now() < deadline, "chromedriver did not start");
             std::thread::sleep(Duration::from_millis(50));
@@ -96,12 +101,13 @@ impl Browser {
     fn call(&self, method: &str, path: &str, body: Option<Value>) -> Value {
         let body = body.map(|b| b.to_string());
         let headers = [("Content-Type", "application/json")];
-        let a = http::request(
+        let a = http::request_waiting(
             self.addr,
             method,
             path,
             &headers,
             body.as_deref().map(str::as_bytes),
+            COMMAND_WAIT,
         )
         .unwrap_or_else(|e| panic!("webdriver {method} {path}: {e}"));
         let v: Value = a.json();
