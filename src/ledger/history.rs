@@ -100,7 +100,7 @@ mod tests {
     #[test]
     fn history_keeps_a_point_per_change_and_at_most_one_a_minute() {
         let dir = tempfile::tempdir().unwrap();
-        let mut l = Ledger::open(&dir.path().join("l.db")).unwrap();
+        let l = Ledger::open(&dir.path().join("l.db")).unwrap();
         l.upsert_files(&[row("/f/a", 100)]).unwrap();
         l.record_history(60_000).unwrap();
         l.record_history(60_001).unwrap(); // nothing changed: no point

@@ -112,7 +112,7 @@ mod tests {
     #[test]
     fn pages_filter_by_state_and_name_in_path_order() {
         let dir = tempfile::tempdir().unwrap();
-        let mut l = Ledger::open(&dir.path().join("l.db")).unwrap();
+        let l = Ledger::open(&dir.path().join("l.db")).unwrap();
         l.upsert_files(&[
             row("/f/b.jpg", State::Failed),
             row("/f/a.jpg", State::Failed),
