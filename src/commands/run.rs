@@ -11,7 +11,7 @@ use crate::daemon::{self, Signals, GRACE};
 use crate::ledger::Ledger;
 use crate::logging::{self, LogFormat};
 use crate::pipeline::batch::{self, Scope};
-use crate::pipeline::{Ctx, Shared, Tally};
+use crate::pipeline::{BatchError, Ctx, Shared, Tally};
 use crate::progress::Progress;
 use crate::scan::Leftovers;
 
@@ -61,12 +61,11 @@ async fn once_through(
     let work = batch::run(ctx.clone(), Scope::Folders(all, Leftovers::Remove));
     tokio::pin!(work);
     let mut stopped = false;
-    loop {
+    let end = loop {
         tokio::select! {
             end = &mut work => {
                 progress.finish().await;
-                end?;
-                break;
+                break end;
             }
             _ = signals.stop(), if !stopped => {
                 logging::warn("stopping: letting work in flight finish; pending results stay in the ledger");
@@ -74,15 +73,22 @@ async fn once_through(
                 stopped = true;
             }
         }
-    }
-    let code = summarize(&ctx.tally);
+    };
+    let fatal = match end {
+        Ok(_) => None,
+        Err(BatchError::Fatal(f)) => Some(f),
+        Err(BatchError::Failed(e)) => return Err(e),
+    };
+    let code = summarize(&ctx.tally, fatal);
     Ok(if stopped { code.max(1) } else { code })
 }
 
-fn summarize(t: &Tally) -> i32 {
+/// Prints the summary; the exit code: 1 for a fatal condition (invalid key, no credits, a
+/// failing ledger) or failed files, else 0.
+fn summarize(t: &Tally, fatal: Option<crate::pipeline::Fatal>) -> i32 {
     let get = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Relaxed);
     println!("done: {}", t.line());
-    if let Some(fatal) = t.fatal() {
+    if let Some(fatal) = fatal {
         logging::error(&format!("error: {fatal}"));
         return 1;
     }

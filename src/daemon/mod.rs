@@ -28,7 +28,7 @@ use tokio::task::JoinSet;
 use crate::config::Config;
 use crate::ledger::State;
 use crate::pipeline::batch::{self, BatchEnd, Scope};
-use crate::pipeline::{follow, Ctx, Halt, Shared, Tally};
+use crate::pipeline::{follow, BatchError, Ctx, Fatal, Shared, Tally};
 use crate::scan::{self, Leftovers};
 use crate::watch::{self, Change};
 use settle::Settler;
@@ -45,7 +45,7 @@ enum Kind {
     Reconcile,
 }
 
-type Finished = (Arc<Ctx>, anyhow::Result<BatchEnd>);
+type Finished = (Arc<Ctx>, Result<BatchEnd, BatchError>);
 
 struct Daemon {
     config: Arc<Config>,
@@ -274,6 +274,11 @@ impl Daemon {
             // and the batch's context (its claims) is dropped after this.
             self.trim_at = Some(Instant::now() + TRIM_AFTER);
         }
+        log_tally(&ctx.tally);
+        if Tally::get(&ctx.tally.pending) > 0 {
+            let at = Instant::now() + self.config.network.poll_interval;
+            self.repoll_at = Some(self.repoll_at.map_or(at, |t| t.min(at)));
+        }
         match end {
             Ok(end) => {
                 let now = Instant::now();
@@ -281,26 +286,27 @@ impl Daemon {
                     self.settler.touch(p, now);
                 }
             }
-            Err(e) => tracing::error!("{e:#}"),
-        }
-        log_tally(&ctx.tally);
-        if Tally::get(&ctx.tally.pending) > 0 {
-            let at = Instant::now() + self.config.network.poll_interval;
-            self.repoll_at = Some(self.repoll_at.map_or(at, |t| t.min(at)));
-        }
-        match ctx.tally.halt() {
-            Some((Halt::Key, message)) => {
+            // Nothing will work until the user fixes the key: stop (exit 1).
+            Err(BatchError::Fatal(Fatal::InvalidKey(message))) => {
                 eprintln!("error: {message}");
                 return Some(1);
             }
-            Some((Halt::Credits, message)) => {
+            // Nothing can be recorded: sending more could pay twice. Stop (exit 1); a
+            // service manager restarts the agent once the disk is fixed.
+            Err(BatchError::Fatal(fatal @ Fatal::Ledger(_))) => {
+                eprintln!("error: {fatal}; stopping");
+                return Some(1);
+            }
+            // Uploads wait for credits; the next reconcile tries again.
+            Err(BatchError::Fatal(Fatal::NoCredits(message))) => {
                 tracing::warn!(
                     "{message}; trying again in {} minutes",
                     CREDITS_RETRY.as_secs() / 60
                 );
                 self.next_reconcile = self.next_reconcile.min(Instant::now() + CREDITS_RETRY);
             }
-            None => {}
+            // This batch only: its files are looked at again by the next reconcile.
+            Err(BatchError::Failed(e)) => tracing::error!("{e:#}"),
         }
         None
     }

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 
-use super::{follow, Ctx};
+use super::{follow, BatchError, Ctx};
 use crate::ledger::{FileRow, Ledger};
 use crate::scan::{self, Leftovers};
 
@@ -30,17 +30,21 @@ pub struct BatchEnd {
     pub deferred: Vec<PathBuf>,
 }
 
-pub async fn run(ctx: Arc<Ctx>, scope: Scope) -> anyhow::Result<BatchEnd> {
+/// Runs one batch. A [`BatchError::Fatal`] stops (or pauses) the agent; the counts of what
+/// was done before are in `ctx.tally` either way.
+pub async fn run(ctx: Arc<Ctx>, scope: Scope) -> Result<BatchEnd, BatchError> {
     let config = ctx.config.clone();
-    let (rows, gone, changing) =
-        tokio::task::spawn_blocking(move || scan(&config, scope)).await??;
+    let (rows, gone, changing) = tokio::task::spawn_blocking(move || scan(&config, scope))
+        .await
+        .map_err(anyhow::Error::from)??;
     let mut plan = {
         let ctx = ctx.clone();
         tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
             follow::gone(&ctx, &gone)?;
             super::plan(&ctx, rows)
         })
-        .await??
+        .await
+        .map_err(anyhow::Error::from)??
     };
     let mut end = BatchEnd {
         deferred: std::mem::take(&mut plan.deferred),

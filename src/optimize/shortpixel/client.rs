@@ -1,27 +1,74 @@
-//! HTTP calls to the ShortPixel API: upload (multipart POST Reducer), poll (`file_urls`),
-//! download, and api-status. Each call is one attempt; [`retry`] wraps calls that may be
-//! repeated. The key travels only in request bodies (never in a URL, so never in an error
-//! message), and any text from the service is scrubbed of it before it is shown (G8).
+//! HTTP calls to the ShortPixel API: upload (multipart POST Reducer, streamed from disk),
+//! poll (`file_urls`, with a long `wait`), download (capped at the announced size), and
+//! api-status. Each call is one attempt; the pipeline decides what to try again.
+//!
+//! - **The key (G8)** travels only in request bodies — never in a URL, so never in an error
+//!   message — and any text from the service is scrubbed of it before it is shown. API calls
+//!   never follow a redirect: following one would send the request, key included, wherever
+//!   `Location` points; a 3xx is reported in words instead. Downloads follow redirects: they
+//!   carry no key.
+//! - **Uploads** read each file through the descriptor the caller opened, in chunks (see
+//!   `stream`): memory per request is bounded whatever the file sizes, and the bytes sent are
+//!   the bytes hashed (G3). The caller's transfer slot is released when the body has gone
+//!   out, not when the reply comes: slots carry transfers, not waiting.
+//! - **Nothing hangs**: a request with no progress for `network.timeout` is abandoned (a
+//!   poll is allowed its `wait` on top), and a download stops at its announced size.
 
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use reqwest::multipart::{Form, Part};
+use reqwest::redirect::Policy;
 use serde_json::json;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use super::scrub;
+use super::stream::{read_capped, watched, BodyEnd, Capped, FileBody, PartFailure, Progress};
 use super::wire::{self, Item, Reply};
-use super::ApiError;
+use super::{scrub, transport, ApiError};
 use crate::config::{ApiKey, Compression, Convert, FolderSettings, Network, ResizeMode};
 
 const PLUGIN_VERSION: &str = "SPA01";
 
-/// A file to upload: its bytes and an opaque id echoed back in `file_paths`.
-#[derive(Clone)]
+/// The most a reply (a JSON list of results, an error page) may weigh.
+const REPLY_LIMIT: u64 = 4 * 1024 * 1024;
+
+/// A file to upload: an open descriptor, its size and content, and an opaque id echoed back
+/// in `file_paths`.
 pub struct UploadFile {
     pub id: String,
     pub filename: String,
     pub mime: &'static str,
-    pub bytes: Vec<u8>,
+    /// Opened by the caller (`open::open_regular`), read from its start.
+    pub file: std::fs::File,
+    pub size: u64,
+    /// blake3 hex the bytes must have; otherwise the file is not sent whole.
+    pub hash: String,
+}
+
+/// An upload's answer, and when its body had gone out.
+#[derive(Debug)]
+pub struct Sent {
+    pub items: Vec<Item>,
+    pub body_end: Option<Instant>,
+}
+
+/// Why an upload failed.
+#[derive(Debug)]
+pub enum UploadError {
+    /// The request failed. `body_sent`: the whole body had gone out, so the service may have
+    /// made jobs of it (and charged for them) without the agent hearing back.
+    Api { error: ApiError, body_sent: bool },
+    /// File `index` could not be sent whole (it changed, or became unreadable): the request
+    /// was cut short, so the service made nothing of it.
+    File { index: usize, why: String },
+}
+
+/// Why a download failed.
+#[derive(Debug)]
+pub enum DownloadError {
+    Api(ApiError),
+    /// The body was longer than announced; reading stopped there.
+    TooLong(u64),
 }
 
 /// Credits as api-status reports them.
@@ -37,23 +84,31 @@ pub struct Credits {
 
 #[derive(Clone)]
 pub struct Client {
-    http: reqwest::Client,
+    /// API calls: never redirected.
+    api: reqwest::Client,
+    /// Downloads: redirects followed (no key is ever in them).
+    files: reqwest::Client,
     base: String,
     key: ApiKey,
+    idle: Duration,
 }
 
 impl Client {
     pub fn new(base: &str, key: ApiKey, net: &Network) -> Result<Client, ApiError> {
-        let http = reqwest::Client::builder()
-            .timeout(net.timeout)
-            .connect_timeout(net.timeout.min(Duration::from_secs(30)))
-            .user_agent(concat!("shortpixel-agent/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| ApiError::Fatal(format!("cannot set up HTTPS: {e}")))?;
+        let build = |redirects: Policy| {
+            reqwest::Client::builder()
+                .connect_timeout(net.timeout.min(Duration::from_secs(30)))
+                .user_agent(concat!("shortpixel-agent/", env!("CARGO_PKG_VERSION")))
+                .redirect(redirects)
+                .build()
+                .map_err(|e| ApiError::Refused(format!("cannot set up HTTPS: {e}")))
+        };
         Ok(Client {
-            http,
-            base: base.to_string(),
+            api: build(Policy::none())?,
+            files: build(Policy::limited(5))?,
+            base: base.trim_end_matches('/').to_string(),
             key,
+            idle: net.timeout,
         })
     }
 
@@ -99,14 +154,20 @@ impl Client {
         o
     }
 
+    /// Uploads `files` with `wait = 0`: the service answers at once (Code 1 with each file's
+    /// OriginalURL, or Code 2 when it was quick). `slot` is released once the body is out.
     pub async fn upload(
         &self,
         files: Vec<UploadFile>,
         s: &FolderSettings,
-        wait: u32,
-    ) -> Result<Vec<Item>, ApiError> {
+        slot: Option<OwnedSemaphorePermit>,
+    ) -> Result<Sent, UploadError> {
+        let progress = Progress::default();
+        let failure = PartFailure::default();
+        let mut end = Some(BodyEnd::new(slot));
+        let ended = end.as_ref().map(|e| e.at.clone()).unwrap_or_default();
         let mut form = Form::new().text("key", self.key.expose().to_string());
-        for (k, v) in self.options(s, wait) {
+        for (k, v) in self.options(s, 0) {
             form = form.text(k, v);
         }
         let paths: serde_json::Map<String, serde_json::Value> = files
@@ -115,20 +176,51 @@ impl Client {
             .map(|(i, f)| (format!("file{}", i + 1), json!(f.id)))
             .collect();
         form = form.text("file_paths", serde_json::Value::Object(paths).to_string());
+        let last = files.len().saturating_sub(1);
         for (i, f) in files.into_iter().enumerate() {
-            let part = Part::bytes(f.bytes)
+            let body = FileBody::new(
+                f.file,
+                f.size,
+                f.hash,
+                i,
+                failure.clone(),
+                progress.clone(),
+                if i == last { end.take() } else { None },
+            );
+            let part = Part::stream_with_length(reqwest::Body::wrap(body), f.size)
                 .file_name(f.filename)
                 .mime_str(f.mime)
-                .map_err(|e| ApiError::Fatal(e.to_string()))?;
+                .map_err(|e| UploadError::Api {
+                    error: ApiError::Refused(e.to_string()),
+                    body_sent: false,
+                })?;
             form = form.part(format!("file{}", i + 1), part);
         }
-        let req = self
-            .http
-            .post(format!("{}/v2/post-reducer.php", self.base))
-            .multipart(form);
-        self.items(req).await
+        let url = format!("{}/v2/post-reducer.php", self.base);
+        let req = self.api.post(&url).multipart(form);
+        let out = watched(
+            self.items(req, &url, "the upload", &progress),
+            &progress,
+            self.idle,
+        )
+        .await;
+        let body_end = *ended.lock().unwrap_or_else(|p| p.into_inner());
+        let failed = |error| UploadError::Api {
+            error,
+            body_sent: body_end.is_some(),
+        };
+        match out {
+            Some(Ok(items)) => Ok(Sent { items, body_end }),
+            Some(Err(e)) => match failure.lock().unwrap_or_else(|p| p.into_inner()).take() {
+                Some((index, why)) => Err(UploadError::File { index, why }),
+                None => Err(failed(e)),
+            },
+            None => Err(failed(self.stalled("the upload", self.idle))),
+        }
     }
 
+    /// Asks about jobs by OriginalURL; the service may hold the request up to `wait` seconds
+    /// until they are done.
     pub async fn poll(
         &self,
         urls: &[String],
@@ -146,20 +238,27 @@ impl Client {
             .map(|(i, u)| (format!("url{}", i + 1), json!(u)))
             .collect();
         body.insert("file_urls".into(), serde_json::Value::Object(file_urls));
-        let req = self
-            .http
-            .post(format!("{}/v2/post-reducer.php", self.base))
-            .json(&serde_json::Value::Object(body));
-        self.items(req).await
+        let url = format!("{}/v2/post-reducer.php", self.base);
+        let req = self.api.post(&url).json(&serde_json::Value::Object(body));
+        let progress = Progress::default();
+        let idle = self.idle + Duration::from_secs(wait.into());
+        watched(
+            self.items(req, &url, "the poll", &progress),
+            &progress,
+            idle,
+        )
+        .await
+        .unwrap_or_else(|| Err(self.stalled("the poll", idle)))
     }
 
-    async fn items(&self, req: reqwest::RequestBuilder) -> Result<Vec<Item>, ApiError> {
-        let resp = req.send().await.map_err(|e| transport("the request", e))?;
-        let status = resp.status();
-        let body = resp.text().await.map_err(|e| transport("the reply", e))?;
-        if !status.is_success() {
-            return Err(ApiError::from_http(status.as_u16()));
-        }
+    async fn items(
+        &self,
+        req: reqwest::RequestBuilder,
+        url: &str,
+        what: &str,
+        progress: &Progress,
+    ) -> Result<Vec<Item>, ApiError> {
+        let body = self.answer(req, url, what, progress).await?;
         match wire::parse(&body).map_err(|e| self.not_a_reply(e, &body))? {
             // Per-item messages end up in the ledger and in status: scrub them too (G8).
             Reply::Items(items) => Ok(items
@@ -175,53 +274,103 @@ impl Client {
         }
     }
 
-    /// Downloads a result. The body must be image bytes: a `-302` JSON body (expired URL)
-    /// arrives with HTTP 200 and is reported as [`ApiError::Expired`].
-    pub async fn download(&self, url: &str) -> Result<Vec<u8>, ApiError> {
-        let resp = self
-            .http
-            .get(url)
+    /// Sends an API call and reads its answer's text: never redirected, at most
+    /// [`REPLY_LIMIT`] bytes.
+    async fn answer(
+        &self,
+        req: reqwest::RequestBuilder,
+        url: &str,
+        what: &str,
+        progress: &Progress,
+    ) -> Result<String, ApiError> {
+        let resp = req
             .send()
             .await
-            .map_err(|e| transport("the download", e))?;
+            .map_err(|e| transport::failure(what, url, e))?;
         let status = resp.status();
+        if status.is_redirection() {
+            return Err(self.redirected(status.as_u16(), &resp));
+        }
+        if let Some(e) = transport::proxy_refused(url, status.as_u16()) {
+            return Err(e);
+        }
+        let body = match read_capped(resp, REPLY_LIMIT, progress).await {
+            Ok(b) => b,
+            Err(Capped::TooLong { limit }) => {
+                return Err(ApiError::Transient(format!(
+                    "{what}: the service's answer was longer than {limit} bytes"
+                )))
+            }
+            Err(Capped::Transfer(why)) => {
+                return Err(ApiError::Transient(format!(
+                    "{what}: the answer broke off ({why})"
+                )))
+            }
+        };
         if !status.is_success() {
             return Err(ApiError::from_http(status.as_u16()));
         }
-        let bytes = resp
-            .bytes()
+        Ok(String::from_utf8_lossy(&body).into_owned())
+    }
+
+    /// Downloads a result of at most `limit` bytes (its announced size). The body must be
+    /// image bytes: a `-302` JSON body (expired URL) arrives with HTTP 200 and is reported as
+    /// [`ApiError::Expired`]. A transfer slot is held while the body arrives.
+    pub async fn download(
+        &self,
+        url: &str,
+        limit: u64,
+        slots: &Arc<Semaphore>,
+    ) -> Result<Vec<u8>, DownloadError> {
+        let progress = Progress::default();
+        let fetch =
+            async {
+                let resp =
+                    self.files.get(url).send().await.map_err(|e| {
+                        DownloadError::Api(transport::failure("the download", url, e))
+                    })?;
+                let status = resp.status();
+                if !status.is_success() {
+                    return Err(DownloadError::Api(ApiError::from_http(status.as_u16())));
+                }
+                let _slot = slots.clone().acquire_owned().await;
+                read_capped(resp, limit, &progress)
+                    .await
+                    .map_err(|e| match e {
+                        Capped::TooLong { limit } => DownloadError::TooLong(limit),
+                        Capped::Transfer(why) => DownloadError::Api(ApiError::Transient(format!(
+                            "the download broke off ({why})"
+                        ))),
+                    })
+            };
+        let bytes = watched(fetch, &progress, self.idle)
             .await
-            .map_err(|e| transport("the download", e))?;
+            .unwrap_or_else(|| Err(DownloadError::Api(self.stalled("the download", self.idle))))?;
         if bytes.first() == Some(&b'{') {
             if let Ok(Reply::Refused { code, message }) =
                 wire::parse(&String::from_utf8_lossy(&bytes))
             {
-                return Err(match code {
+                return Err(DownloadError::Api(match code {
                     -302 => ApiError::Expired,
                     _ => ApiError::from_code(code, &self.scrub(&message)),
-                });
+                }));
             }
         }
-        Ok(bytes.to_vec())
+        Ok(bytes)
     }
 
     pub async fn credits(&self) -> Result<Credits, ApiError> {
         let form = Form::new().text("key", self.key.expose().to_string());
-        let resp = self
-            .http
-            .post(format!("{}/v2/api-status.php", self.base))
-            .multipart(form)
-            .send()
-            .await
-            .map_err(|e| transport("the credit check", e))?;
-        let status = resp.status();
-        let body = resp
-            .text()
-            .await
-            .map_err(|e| transport("the credit check", e))?;
-        if !status.is_success() {
-            return Err(ApiError::from_http(status.as_u16()));
-        }
+        let url = format!("{}/v2/api-status.php", self.base);
+        let req = self.api.post(&url).multipart(form);
+        let progress = Progress::default();
+        let body = watched(
+            self.answer(req, &url, "the credit check", &progress),
+            &progress,
+            self.idle,
+        )
+        .await
+        .unwrap_or_else(|| Err(self.stalled("the credit check", self.idle)))?;
         let v: serde_json::Value = serde_json::from_str(&body).map_err(|_| {
             ApiError::Transient("the credit check answered something that is not JSON".into())
         })?;
@@ -243,6 +392,27 @@ impl Client {
             remaining: quota.saturating_sub(used) + ot_quota.saturating_sub(ot_used),
             unlimited,
         })
+    }
+
+    fn stalled(&self, what: &str, idle: Duration) -> ApiError {
+        ApiError::Transient(format!(
+            "{what} timed out: nothing moved for {}s (network.timeout_secs)",
+            idle.as_secs()
+        ))
+    }
+
+    /// A 3xx from the API: not followed (see the module doc), named by where it pointed.
+    fn redirected(&self, status: u16, resp: &reqwest::Response) -> ApiError {
+        let to = resp
+            .headers()
+            .get(reqwest::header::LOCATION)
+            .and_then(|l| l.to_str().ok())
+            .map(|l| transport::origin(&resp.url().join(l).map(String::from).unwrap_or_default()))
+            .unwrap_or_else(|| "nowhere".into());
+        ApiError::Refused(self.scrub(&format!(
+            "the service answered with a redirect (HTTP {status}) to {to}; API calls are never \
+             redirected, so nothing was sent there (check api_url)"
+        )))
     }
 
     /// Removes the key from text that came from elsewhere (G8).
@@ -269,39 +439,8 @@ fn num(v: &serde_json::Value) -> Option<f64> {
     }
 }
 
-fn transport(what: &str, e: reqwest::Error) -> ApiError {
-    let kind = if e.is_timeout() {
-        "timed out"
-    } else if e.is_connect() {
-        "could not connect"
-    } else {
-        "the connection failed"
-    };
-    // reqwest's own text names the URL, which never holds the key.
-    ApiError::Transient(format!("{what} {kind}: {}", e.without_url()))
-}
-
-/// Runs `op` until it succeeds or fails for a reason retrying cannot fix. Transient errors
-/// wait `base · 2^n` with ±50 % jitter (longer for maintenance), at most `max_retries` times.
-pub async fn retry<T, F, Fut>(net: &Network, what: &str, mut op: F) -> Result<T, ApiError>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<T, ApiError>>,
-{
-    let mut attempt = 0u32;
-    loop {
-        match op().await {
-            Err(e) if e.is_transient() && attempt < net.max_retries => {
-                let delay = backoff(net.retry_base, attempt, e.is_maintenance());
-                tracing::warn!("{what}: {e}; retrying in {:.1}s", delay.as_secs_f64());
-                tokio::time::sleep(delay).await;
-                attempt += 1;
-            }
-            other => return other,
-        }
-    }
-}
-
+/// The wait before try number `attempt + 1`: `base · 2^attempt`, at most 5 minutes (three
+/// times longer for maintenance), with ±50 % jitter so that many agents do not retry in step.
 pub fn backoff(base: Duration, attempt: u32, maintenance: bool) -> Duration {
     let exp = base.saturating_mul(1u32 << attempt.min(16));
     let capped = exp.min(Duration::from_secs(300));

@@ -1,52 +1,34 @@
-//! The credit gate: when credits run out, every upload waits on it while one task watches
-//! api-status.
+//! Credits running out (-403, -301): every upload of the batch pauses while this one task
+//! watches api-status, until credits come back or `credits_wait_secs` passes. Polls and
+//! downloads go on meanwhile: their jobs are paid for already.
 
-use std::time::Instant;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use crate::config::Network;
-use crate::optimize::shortpixel::{ApiError, Client};
+use super::{Event, Remote};
+use crate::optimize::shortpixel::ApiError;
 
-/// One gate for the whole run: when credits run out, every upload waits here while one
-/// task watches api-status; if they do not come back in time the run stops uploading.
-#[derive(Default)]
-pub(super) struct CreditGate {
-    lock: tokio::sync::Mutex<Option<Instant>>,
-    exhausted: std::sync::atomic::AtomicBool,
-}
-
-impl CreditGate {
-    pub(super) async fn wait(&self, client: &Client, net: &Network) -> bool {
-        use std::sync::atomic::Ordering;
-        let mut last_ok = self.lock.lock().await;
-        if self.exhausted.load(Ordering::Relaxed) {
-            return false;
-        }
-        // Another upload just saw credits come back: no need to ask again.
-        if last_ok.is_some_and(|t| t.elapsed() < net.poll_interval) {
-            return true;
-        }
-        tracing::warn!("out of ShortPixel credits: uploads paused, checking api-status");
-        let deadline = Instant::now() + net.credits_wait;
-        loop {
-            match client.credits().await {
-                Ok(c) if c.unlimited || c.remaining > 0 => {
-                    tracing::info!(
-                        "{} ShortPixel credits available again; resuming uploads",
-                        c.remaining
-                    );
-                    *last_ok = Some(Instant::now());
-                    return true;
-                }
-                Ok(_) => {}
-                Err(ApiError::InvalidKey(_)) => break,
-                Err(e) => tracing::warn!("credit check failed: {e}"),
+/// Asks api-status until credits are back (`Ok(true)`), the wait is over (`Ok(false)`), or
+/// the key is refused (`Err`).
+pub(super) async fn watch(r: Arc<Remote>) -> Event {
+    let deadline = Instant::now() + r.net.credits_wait;
+    let every = r.net.poll_interval.max(Duration::from_millis(100));
+    loop {
+        match r.client.credits().await {
+            Ok(c) if c.unlimited || c.remaining > 0 => {
+                tracing::info!(
+                    "{} ShortPixel credits available again; resuming uploads",
+                    c.remaining
+                );
+                return Event::Credits(Ok(true));
             }
-            if Instant::now() >= deadline {
-                break;
-            }
-            tokio::time::sleep(net.poll_interval.max(std::time::Duration::from_millis(100))).await;
+            Ok(_) => {}
+            Err(e @ ApiError::InvalidKey(_)) => return Event::Credits(Err(e)),
+            Err(e) => tracing::warn!("credit check failed: {e}"),
         }
-        self.exhausted.store(true, Ordering::Relaxed);
-        false
+        if Instant::now() >= deadline || r.ctx.stopping() {
+            return Event::Credits(Ok(false));
+        }
+        tokio::time::sleep(every).await;
     }
 }
