@@ -14,10 +14,10 @@ use serde_json::json;
 
 use crate::model::{Endpoint, Fault, Request};
 use crate::parse::{parse, Parsed};
-use crate::reducer;
 use crate::server::ConnAbort;
 use crate::state::Shared;
 use crate::wire::{http_error, json_reply, message, refusal};
+use crate::{hostile, reducer};
 
 /// Uploads of ~10 files of a few MB must pass; axum's default limit is 2 MB.
 const BODY_LIMIT: usize = 200 * 1024 * 1024;
@@ -100,7 +100,37 @@ impl App {
             Some(Fault::Refuse { code, message }) => {
                 Err(self.finish(idx, refusal(code, &message), vec![code]))
             }
+            Some(Fault::Redirect { status, to }) => {
+                let path = self.path_of(endpoint, idx);
+                Err(self.finish(idx, hostile::redirect(status, &to, &path), Vec::new()))
+            }
+            Some(Fault::ErrorPage) => {
+                let key = self.shared.lock().log.get(idx).and_then(|r| r.key.clone());
+                Err(self.finish(idx, hostile::error_page(key.as_deref()), Vec::new()))
+            }
+            // A download stalls mid-body (`serve_file`); anything else before answering.
+            Some(Fault::Stall(d)) if endpoint != Endpoint::Download => {
+                tokio::time::sleep(d).await;
+                abort.0.notify_one();
+                std::future::pending::<()>().await;
+                Err(http_error(500))
+            }
             other => Ok(other),
+        }
+    }
+
+    /// The path a logged request was sent to, for a redirect's `Location`.
+    fn path_of(&self, endpoint: Endpoint, idx: usize) -> String {
+        match endpoint {
+            Endpoint::Download => self
+                .shared
+                .lock()
+                .log
+                .get(idx)
+                .and_then(|r| r.urls.first().cloned())
+                .unwrap_or_default(),
+            Endpoint::ApiStatus => "/v2/api-status.php".into(),
+            Endpoint::Upload | Endpoint::Poll => "/v2/post-reducer.php".into(),
         }
     }
 
@@ -257,6 +287,23 @@ async fn serve_file(app: &App, abort: &ConnAbort, path: String, bytes: Option<By
         let resp = (StatusCode::NOT_FOUND, "404 Not Found\n").into_response();
         return app.finish(idx, resp, Vec::new());
     };
+    let shared = app.shared.clone();
+    match fault {
+        Some(Fault::Oversize(extra)) => {
+            return app.finish(
+                idx,
+                hostile::overlong(shared, bytes, Some(extra)),
+                Vec::new(),
+            )
+        }
+        Some(Fault::Endless) => {
+            return app.finish(idx, hostile::overlong(shared, bytes, None), Vec::new())
+        }
+        Some(Fault::Stall(d)) => {
+            return app.finish(idx, hostile::stalled(shared, bytes, d), Vec::new())
+        }
+        _ => {}
+    }
     let mime = mime_of(&bytes);
     let bytes = match fault {
         Some(Fault::Truncate) => bytes.slice(..bytes.len() / 2),

@@ -23,8 +23,10 @@
 //! ```
 
 mod handlers;
+mod hostile;
 mod model;
 mod parse;
+mod recorder;
 mod reducer;
 mod server;
 mod shrink;
@@ -39,7 +41,9 @@ use std::time::Duration;
 
 use tokio::sync::oneshot;
 
+pub use hostile::ERROR_PAGE_KEY_AT;
 pub use model::{Endpoint, Fault, Request, UploadedFile};
+pub use recorder::Recorder;
 
 use handlers::App;
 use state::Shared;
@@ -150,6 +154,8 @@ impl Emulator {
 
     /// Every job takes this long to process after its upload: until then it answers Code 1,
     /// and an upload or poll sent with `wait` is held until it is ready (at most `wait`).
+    /// With a processing time set, uploads are answered at once and results computed in
+    /// the background, as the service does (see `reducer`).
     pub fn processing_time(&self, d: Duration) {
         self.shared.lock().processing = d;
     }
@@ -213,6 +219,14 @@ impl Emulator {
                 .then_some(r.urls.len())
                 .unwrap_or(0)
         })
+    }
+
+    /// Bytes handed out by streamed bodies (`Fault::Oversize`, `Endless`, `Stall`): how much
+    /// of an overlong body a client read before it stopped (plus what socket buffers held).
+    pub fn bytes_streamed(&self) -> u64 {
+        self.shared
+            .streamed
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Highest number of requests the server was handling at the same time.

@@ -11,6 +11,7 @@ mod config;
 mod daemon;
 mod edits;
 mod errors;
+mod hostile_server;
 mod local;
 mod mirror;
 mod optimizer;

@@ -87,6 +87,12 @@ impl Config {
         self
     }
 
+    /// Points the agent at another base URL (e.g. `https://` on a plain-HTTP server).
+    pub fn api_url(mut self, url: &str) -> Config {
+        self.api_url = Some(url.to_owned());
+        self
+    }
+
     /// No `api_key` line (the key comes from env or `api_key_file`, or there is none).
     pub fn no_key_line(mut self) -> Config {
         self.api_key = None;
