@@ -358,23 +358,6 @@ fn a_second_instance_on_the_same_ledger_is_refused_with_the_pid() {
     stop(d);
 }
 
-/// The uploads of contents sent more than once, with how each request was answered.
-fn repeated_uploads(emu: &Emulator) -> String {
-    let mut seen = std::collections::BTreeMap::<String, Vec<String>>::new();
-    for r in upload_requests(emu) {
-        for f in &r.files {
-            seen.entry(f.hash.clone()).or_default().push(format!(
-                "http={} codes={:?} fault={:?}",
-                r.http_status, r.codes, r.fault
-            ));
-        }
-    }
-    seen.into_iter()
-        .filter(|(_, v)| v.len() > 1)
-        .map(|(h, v)| format!("{h}: {v:?}\n"))
-        .collect()
-}
-
 /// A tiny deterministic generator, seeded per run and printed, so a failure can be replayed.
 fn xorshift(state: &mut u64) -> u64 {
     *state ^= *state << 13;
@@ -451,25 +434,4 @@ fn g1_g2_g4_kill_9_at_random_moments_loses_nothing_and_pays_little() {
         emu.uploads(),
         log_summary(&emu)
     );
-}
-
-/// Every file is wholly original or wholly optimized, and an optimized one has its original
-/// in the backups, byte for byte.
-fn check_every_file_whole(env: &TestEnv, originals: &[(std::path::PathBuf, Vec<u8>)]) {
-    for (p, orig) in originals {
-        let now = read(p);
-        if now == *orig {
-            continue;
-        }
-        if let Err(e) = decode_bytes(&now) {
-            panic!("{} is neither original nor a whole image: {e}", p.display());
-        }
-        let backup = env.backup_of(&blake3::hex(orig));
-        assert_eq!(
-            read(&backup),
-            *orig,
-            "{} was replaced but its backup is not the original",
-            p.display()
-        );
-    }
 }

@@ -16,6 +16,7 @@ mod local;
 mod mirror;
 mod optimizer;
 mod packaging;
+mod pay_once;
 mod pending;
 mod replace;
 mod restore;

@@ -45,11 +45,20 @@ pub struct UploadFile {
     pub hash: String,
 }
 
-/// An upload's answer, and when its body had gone out.
+/// An upload's answer, when its body had gone out, and when the answer began to arrive.
 #[derive(Debug)]
 pub struct Sent {
     pub items: Vec<Item>,
     pub body_end: Option<Instant>,
+    pub answered: Instant,
+}
+
+impl Sent {
+    /// How long the service (and the way to it) took to answer once the body was out.
+    pub fn round_trip(&self) -> Option<Duration> {
+        self.body_end
+            .map(|end| self.answered.saturating_duration_since(end))
+    }
 }
 
 /// Why an upload failed.
@@ -210,7 +219,11 @@ impl Client {
             body_sent: body_end.is_some(),
         };
         match out {
-            Some(Ok(items)) => Ok(Sent { items, body_end }),
+            Some(Ok((items, answered))) => Ok(Sent {
+                items,
+                body_end,
+                answered,
+            }),
             Some(Err(e)) => match failure.lock().unwrap_or_else(|p| p.into_inner()).take() {
                 Some((index, why)) => Err(UploadError::File { index, why }),
                 None => Err(failed(e)),
@@ -249,6 +262,7 @@ impl Client {
         )
         .await
         .unwrap_or_else(|| Err(self.stalled("the poll", idle)))
+        .map(|(items, _)| items)
     }
 
     async fn items(
@@ -257,36 +271,40 @@ impl Client {
         url: &str,
         what: &str,
         progress: &Progress,
-    ) -> Result<Vec<Item>, ApiError> {
-        let body = self.answer(req, url, what, progress).await?;
+    ) -> Result<(Vec<Item>, Instant), ApiError> {
+        let (body, answered) = self.answer(req, url, what, progress).await?;
         match wire::parse(&body).map_err(|e| self.not_a_reply(e, &body))? {
             // Per-item messages end up in the ledger and in status: scrub them too (G8).
-            Reply::Items(items) => Ok(items
-                .into_iter()
-                .map(|mut it| {
-                    it.message = self.scrub(&it.message);
-                    it
-                })
-                .collect()),
+            Reply::Items(items) => Ok((
+                items
+                    .into_iter()
+                    .map(|mut it| {
+                        it.message = self.scrub(&it.message);
+                        it
+                    })
+                    .collect(),
+                answered,
+            )),
             Reply::Refused { code, message } => {
                 Err(ApiError::from_code(code, &self.scrub(&message)))
             }
         }
     }
 
-    /// Sends an API call and reads its answer's text: never redirected, at most
-    /// [`REPLY_LIMIT`] bytes.
+    /// Sends an API call and reads its answer's text (and when it began to arrive): never
+    /// redirected, at most [`REPLY_LIMIT`] bytes.
     async fn answer(
         &self,
         req: reqwest::RequestBuilder,
         url: &str,
         what: &str,
         progress: &Progress,
-    ) -> Result<String, ApiError> {
+    ) -> Result<(String, Instant), ApiError> {
         let resp = req
             .send()
             .await
             .map_err(|e| transport::failure(what, url, e))?;
+        let answered = Instant::now();
         let status = resp.status();
         if status.is_redirection() {
             return Err(self.redirected(status.as_u16(), &resp));
@@ -310,7 +328,7 @@ impl Client {
         if !status.is_success() {
             return Err(ApiError::from_http(status.as_u16()));
         }
-        Ok(String::from_utf8_lossy(&body).into_owned())
+        Ok((String::from_utf8_lossy(&body).into_owned(), answered))
     }
 
     /// Downloads a result of at most `limit` bytes (its announced size). The body must be
@@ -364,7 +382,7 @@ impl Client {
         let url = format!("{}/v2/api-status.php", self.base);
         let req = self.api.post(&url).multipart(form);
         let progress = Progress::default();
-        let body = watched(
+        let (body, _) = watched(
             self.answer(req, &url, "the credit check", &progress),
             &progress,
             self.idle,

@@ -23,15 +23,20 @@ use crate::ledger::{Job, State};
 use crate::optimize::shortpixel::{wire::Item, ApiError, UploadError, UploadFile};
 use crate::pipeline::apply;
 
-/// Files a second that uploads need not go faster than: the unrecorded budget grows with
-/// the round trip only as far as this pace needs.
+/// Answers this quick need no second file in flight: one at a time is already 50 a second.
+const QUICK: Duration = Duration::from_millis(20);
+/// Files a second that uploads need not go faster than: past [`QUICK`], the unrecorded
+/// budget grows with the round trip only as far as this pace needs.
 const PACE: f64 = 1000.0;
 /// The most files ever unrecorded at once, whatever the round trip.
 const MOST: usize = 100;
 
 /// Files whose bytes may be at the service while their reply is not recorded: what a crash
-/// at this instant would cost. The limit is the round trip times [`PACE`] (one file when
-/// replies come back in a millisecond, a hundred at 100 ms), at least one, at most [`MOST`].
+/// at this instant would cost. One file while the service answers within [`QUICK`] of the
+/// body going out; past that, [`PACE`] files a second of the extra wait (80 at 100 ms, so
+/// a far-away service is not fed one file per round trip); never more than [`MOST`]. The
+/// round trip counted is the service's (body out → answer in), not the agent's own
+/// recording: a busy machine is not helped by more files in flight.
 #[derive(Debug)]
 pub(super) struct Unrecorded {
     now: usize,
@@ -73,7 +78,8 @@ impl Unrecorded {
                 Some(prev) => (prev * 3 + took) / 4,
             };
             self.round_trip = Some(rt);
-            self.limit = ((rt.as_secs_f64() * PACE).ceil() as usize).clamp(1, MOST);
+            let beyond = rt.saturating_sub(QUICK).as_secs_f64();
+            self.limit = ((beyond * PACE).ceil() as usize).clamp(1, MOST);
         }
     }
 }
@@ -167,10 +173,19 @@ pub(super) async fn send(r: Arc<Remote>, works: Vec<Work>) -> Outcome {
         Ok(sent) => {
             let items = match_items(&sent.items, works.len());
             match record(&r, &works, &items).await {
-                Ok(()) => Ok(Sent {
-                    items,
-                    took: sent.body_end.map(|t| t.elapsed()),
-                }),
+                Ok(()) => {
+                    let ms = |d: Option<Duration>| d.unwrap_or_default().as_secs_f64() * 1000.0;
+                    tracing::debug!(
+                        "{} file(s) sent: answered {:.1} ms and recorded {:.1} ms after the body went out",
+                        works.len(),
+                        ms(sent.round_trip()),
+                        ms(sent.body_end.map(|t| t.elapsed())),
+                    );
+                    Ok(Sent {
+                        items,
+                        took: sent.round_trip(),
+                    })
+                }
                 Err(e) => Err(NotSent::Ledger(e)),
             }
         }
@@ -346,18 +361,24 @@ mod tests {
     }
 
     #[test]
-    fn unrecorded_budget_is_one_file_for_quick_replies_and_grows_with_the_round_trip() {
+    fn unrecorded_budget_is_one_file_for_quick_answers_and_grows_with_a_long_round_trip() {
         let mut u = Unrecorded::default();
         assert_eq!(u.room(), 1);
         u.take(1);
         assert_eq!(u.room(), 0);
         u.release(1, Some(Duration::from_micros(300)));
         assert_eq!(u.room(), 1);
+        // A nearby service: one file at a time, whatever a busy machine adds.
+        for _ in 0..20 {
+            u.release(0, Some(Duration::from_millis(15)));
+        }
+        assert_eq!(u.room(), 1);
+        // A far one: enough files in flight to keep a pace of 1000 a second.
         for _ in 0..20 {
             u.release(0, Some(Duration::from_millis(100)));
         }
-        assert_eq!(u.room(), 100);
-        u.take(95);
+        assert_eq!(u.room(), 80);
+        u.take(75);
         assert_eq!(u.room(), 5);
         for _ in 0..20 {
             u.release(0, Some(Duration::from_secs(30)));

@@ -106,6 +106,12 @@ impl Config {
         self
     }
 
+    /// Removes a top-level key, so the agent's default applies.
+    pub fn unset(mut self, key: &str) -> Config {
+        self.top.retain(|l| !l.starts_with(&format!("{key} =")));
+        self
+    }
+
     /// Adds (or replaces) a key of the `[network]` table.
     pub fn net(mut self, key: &str, toml_value: &str) -> Config {
         self.network.retain(|(k, _)| k != key);

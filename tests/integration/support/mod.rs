@@ -133,6 +133,23 @@ pub fn log_summary(emu: &Emulator) -> String {
         .collect()
 }
 
+/// The uploads of contents sent more than once, with how each request was answered.
+pub fn repeated_uploads(emu: &Emulator) -> String {
+    let mut seen = std::collections::BTreeMap::<String, Vec<String>>::new();
+    for r in upload_requests(emu) {
+        for f in &r.files {
+            seen.entry(f.hash.clone()).or_default().push(format!(
+                "http={} codes={:?} fault={:?}",
+                r.http_status, r.codes, r.fault
+            ));
+        }
+    }
+    seen.into_iter()
+        .filter(|(_, v)| v.len() > 1)
+        .map(|(h, v)| format!("{h}: {v:?}\n"))
+        .collect()
+}
+
 /// Asserts that the file at `path` still has content `hash`.
 #[track_caller]
 pub fn assert_untouched(path: &Path, original_hash: &str) {
@@ -171,4 +188,26 @@ pub fn assert_optimized_in_place(env: &TestEnv, path: &Path, original: &[u8]) {
         backup.display(),
         path.display()
     );
+}
+
+/// Every file is wholly original or wholly optimized, and an optimized one has its original
+/// in the backups, byte for byte.
+#[track_caller]
+pub fn check_every_file_whole(env: &TestEnv, originals: &[(std::path::PathBuf, Vec<u8>)]) {
+    for (p, orig) in originals {
+        let now = read(p);
+        if now == *orig {
+            continue;
+        }
+        if let Err(e) = images::decode_bytes(&now) {
+            panic!("{} is neither original nor a whole image: {e}", p.display());
+        }
+        let backup = env.backup_of(&blake3::hex(orig));
+        assert_eq!(
+            read(&backup),
+            *orig,
+            "{} was replaced but its backup is not the original",
+            p.display()
+        );
+    }
 }
