@@ -10,7 +10,8 @@
 //! - **signals**: SIGINT/SIGTERM stop taking work, let what is in flight finish (bounded by
 //!   [`GRACE`]) and exit 0; pending jobs stay in the ledger. SIGHUP reloads the config.
 //! - **finished batches**: deferred paths go back to the settler; pending results schedule
-//!   a re-poll; an invalid key stops the daemon (exit 1).
+//!   a re-poll; a batch's [`Fatal`] is matched on: an invalid key or a failing ledger stops
+//!   the daemon (exit 1), credits that do not come back pause it until the next reconcile.
 //!
 //! Batches run side by side (at most `concurrency` for changes, one reconcile at a time);
 //! the pipeline's claims keep two batches from paying for the same content (G4).
@@ -66,7 +67,7 @@ struct Daemon {
     watchers: Option<watch::Watchers>,
 }
 
-/// Runs until a stop signal (exit code 0) or an invalid key (1).
+/// Runs until a stop signal (exit code 0), an invalid key or a failing ledger (1).
 pub async fn run(
     config: Arc<Config>,
     shared: Arc<Shared>,

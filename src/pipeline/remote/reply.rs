@@ -18,6 +18,9 @@ use crate::ledger::{Outcome as Verdict, State};
 use crate::optimize::shortpixel::{wire::Item, ApiError};
 use crate::pipeline::{apply, Fatal};
 
+/// How long a new job waits for others to share its first poll.
+const GATHER: std::time::Duration = std::time::Duration::from_millis(200);
+
 /// What to download for a finished item.
 #[derive(Debug, Clone, PartialEq)]
 pub(super) struct Selection {
@@ -187,12 +190,17 @@ impl Flow {
         match answer {
             Answer::Ready { url, sel } => self.deliver(work, url, sel),
             Answer::Pending { url } => {
-                // Asked at once after an upload: the poll's `wait` does the waiting.
-                let due = match polled {
-                    Some(_) => Instant::now() + self.r.net.poll_interval,
-                    None => Instant::now(),
+                // After an upload, a short pause gathers the jobs of the uploads around it
+                // into one poll; the poll's `wait` does the rest of the waiting.
+                let pause = match polled {
+                    Some(_) => self.r.net.poll_interval,
+                    None => GATHER.min(self.r.net.poll_interval),
                 };
-                self.jobs.push(Job { work, url, due });
+                self.jobs.push(Job {
+                    work,
+                    url,
+                    due: Instant::now() + pause,
+                });
             }
             Answer::PollAgain(why) => match polled {
                 Some(url) => {
