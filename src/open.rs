@@ -69,6 +69,18 @@ pub fn read_regular(path: &Path) -> std::io::Result<(Vec<u8>, Metadata)> {
     Ok((bytes, meta))
 }
 
+/// Like [`read_regular`], with the carry-over of the file (mode, owner, mtime, extended
+/// attributes and ACLs) read from the same descriptor.
+pub fn read_regular_carry(
+    path: &Path,
+) -> std::io::Result<(Vec<u8>, Metadata, crate::output::Carry)> {
+    let (mut file, meta) = open_regular(path)?;
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    file.read_to_end(&mut bytes)?;
+    let carry = crate::output::Carry::from_file(&file, &meta);
+    Ok((bytes, meta, carry))
+}
+
 /// Files at least this big are hashed on every core (blake3's tree splits them).
 const PARALLEL_HASH: usize = 16 * 1024 * 1024;
 

@@ -240,28 +240,49 @@ impl Client {
         s: &FolderSettings,
         wait: u32,
     ) -> Result<Vec<Item>, ApiError> {
-        let mut body = serde_json::Map::new();
-        body.insert("key".into(), json!(self.key.expose()));
-        for (k, v) in self.options(s, wait) {
-            body.insert(k.into(), json!(v));
-        }
+        let mut body = self.json_body(s, wait);
         let file_urls: serde_json::Map<String, serde_json::Value> = urls
             .iter()
             .enumerate()
             .map(|(i, u)| (format!("url{}", i + 1), json!(u)))
             .collect();
         body.insert("file_urls".into(), serde_json::Value::Object(file_urls));
-        let url = format!("{}/v2/post-reducer.php", self.base);
+        self.post_json("post-reducer.php", body, wait).await
+    }
+
+    /// The key and the options, as the start of a JSON request body.
+    pub(super) fn json_body(
+        &self,
+        s: &FolderSettings,
+        wait: u32,
+    ) -> serde_json::Map<String, serde_json::Value> {
+        let mut body = serde_json::Map::new();
+        body.insert("key".into(), json!(self.key.expose()));
+        for (k, v) in self.options(s, wait) {
+            body.insert(k.into(), json!(v));
+        }
+        body
+    }
+
+    /// POSTs a JSON body to `/v2/{endpoint}` and reads the items of the reply; the service
+    /// may hold it `wait` seconds, on top of the idle time allowed.
+    pub(super) async fn post_json(
+        &self,
+        endpoint: &str,
+        body: serde_json::Map<String, serde_json::Value>,
+        wait: u32,
+    ) -> Result<Vec<Item>, ApiError> {
+        let url = format!("{}/v2/{endpoint}", self.base);
         let req = self.api.post(&url).json(&serde_json::Value::Object(body));
         let progress = Progress::default();
         let idle = self.idle + Duration::from_secs(wait.into());
         watched(
-            self.items(req, &url, "the poll", &progress),
+            self.items(req, &url, "the request", &progress),
             &progress,
             idle,
         )
         .await
-        .unwrap_or_else(|| Err(self.stalled("the poll", idle)))
+        .unwrap_or_else(|| Err(self.stalled("the request", idle)))
         .map(|(items, _)| items)
     }
 
@@ -446,6 +467,18 @@ impl Client {
         };
         let head = scrub::excerpt(body.trim(), self.key.expose(), 120);
         ApiError::Transient(format!("the service answered {what}: {head:?}"))
+    }
+}
+
+/// What went wrong with a request that got no answer, in a few words (see `transport` for
+/// the whole story, proxies and TLS included).
+pub(super) fn failure_kind(e: &reqwest::Error) -> &'static str {
+    if e.is_timeout() {
+        "timed out"
+    } else if e.is_connect() {
+        "could not connect"
+    } else {
+        "the connection failed"
     }
 }
 

@@ -1,10 +1,13 @@
-//! The ShortPixel backend: the wire format (`wire`), the HTTP client (`client`), bytes on
-//! the wire with bounds (`stream`), failures on the way in words (`transport`), G8 for text
-//! from elsewhere (`scrub`), and what each status code means for the agent (SPEC §4). The
+//! The ShortPixel backend: the wire format (`wire`), the HTTP client (`client`; the Reducer
+//! by URL in `by_url`), bytes on the wire with bounds (`stream`), failures on the way in
+//! words (`transport`), G8 for text from elsewhere (`scrub`), the CDN domain API (`domain`),
+//! and what each status code means for the agent (SPEC §4). The
 //! pipeline decides what to do with a file; this module only tells it which kind of failure
 //! happened.
 
+pub mod by_url;
 pub mod client;
+pub mod domain;
 pub mod scrub;
 pub mod stream;
 pub mod transport;

@@ -14,7 +14,6 @@ use super::reply::Selection;
 use super::{pause, Event, Flow, Remote, Work};
 use crate::config::Convert;
 use crate::content::Format;
-use crate::ledger::State;
 use crate::optimize::shortpixel::{ApiError, DownloadError};
 use crate::optimize::Delivered;
 use crate::pipeline::apply;
@@ -47,12 +46,7 @@ async fn deliver(r: &Arc<Remote>, work: &Work, sel: Selection) -> anyhow::Result
     let Some(dims) = tokio::task::spawn_blocking(move || original_dimensions(&w)).await? else {
         // No file holds the content any more: the new content is processed on its own.
         let w = work.clone();
-        r.blocking(move |ctx| {
-            ctx.ledger()
-                .set_states(&w.paths(), State::New, Some(apply::CHANGED))?;
-            Ok(())
-        })
-        .await?;
+        r.blocking(move |ctx| apply::changed_all(ctx, &w)).await?;
         return Ok(Delivery::Done);
     };
     let orig = dims.map(|d| verify::expected_dimensions(d, r.settings(work).resize));

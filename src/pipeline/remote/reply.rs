@@ -14,7 +14,7 @@ use super::download::Delivery;
 use super::send::{NotSent, Outcome};
 use super::{pause, Credits, Flow, Job, Work};
 use crate::config::{Compression, Convert, FolderSettings};
-use crate::ledger::{Outcome as Verdict, State};
+use crate::ledger::Outcome as Verdict;
 use crate::optimize::shortpixel::{wire::Item, ApiError};
 use crate::pipeline::{apply, Fatal};
 
@@ -316,16 +316,12 @@ impl Flow {
                 self.unrecorded.release(files, None);
                 for (i, mut work) in works.into_iter().enumerate() {
                     if i == index {
-                        let changed = work.files.remove(0);
+                        let changed = Work {
+                            files: vec![work.files.remove(0)],
+                            ..work.clone()
+                        };
                         self.r
-                            .blocking(move |ctx| {
-                                ctx.ledger().set_state(
-                                    &changed.path,
-                                    State::New,
-                                    Some(apply::CHANGED),
-                                )?;
-                                Ok(())
-                            })
+                            .blocking(move |ctx| apply::changed_all(ctx, &changed))
                             .await?;
                         if work.files.is_empty() {
                             continue;

@@ -208,7 +208,7 @@ pub(super) async fn send(r: Arc<Remote>, works: Vec<Work>) -> Outcome {
 /// new; the others are marked `uploading`.
 fn open(ctx: &crate::pipeline::Ctx, works: Vec<Work>) -> anyhow::Result<Vec<(Work, UploadFile)>> {
     let mut out = Vec::new();
-    let mut gone: Vec<PathBuf> = Vec::new();
+    let mut gone: Vec<Work> = Vec::new();
     for mut work in works {
         let found = work.files.iter().enumerate().find_map(|(i, f)| {
             crate::open::open_regular(&f.path)
@@ -231,15 +231,14 @@ fn open(ctx: &crate::pipeline::Ctx, works: Vec<Work>) -> anyhow::Result<Vec<(Wor
                 };
                 out.push((work, upload));
             }
-            None => gone.extend(work.paths()),
+            None => gone.push(work),
         }
     }
-    let mut ledger = ctx.ledger();
-    if !gone.is_empty() {
-        ledger.set_states(&gone, State::New, Some(apply::CHANGED))?;
+    for work in &gone {
+        apply::changed_all(ctx, work)?;
     }
     let sending: Vec<PathBuf> = out.iter().flat_map(|(w, _)| w.paths()).collect();
-    ledger.set_states(&sending, State::Uploading, None)?;
+    ctx.ledger().set_states(&sending, State::Uploading, None)?;
     Ok(out)
 }
 
