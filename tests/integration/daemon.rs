@@ -376,12 +376,10 @@ fn xorshift(state: &mut u64) -> u64 {
 fn g1_g2_g4_kill_9_at_random_moments_loses_nothing_and_pays_little() {
     let emu = Emulator::start_with_key(KEY, 10_000);
     emu.pending_polls(1);
-    // Slow enough that the run spans the kills: 30 requests of 10 files, 200 ms each.
-    emu.inject(
-        Endpoint::Upload,
-        Fault::Delay(Duration::from_millis(200)),
-        10_000,
-    );
+    // Slow enough that the run spans the kills: each job takes 6 s, and uploads are
+    // answered at once (as with wait = 0), so kills land in uploads, in the wait for
+    // results, and in downloads and writes. See pay_once.rs for the default concurrency.
+    emu.processing_time(Duration::from_secs(6));
     let env = TestEnv::new();
     // One request in flight at a time, so a kill can cost at most one batch of 10. The
     // last `run --once` must collect every result however busy the machine: with the

@@ -144,7 +144,7 @@ pub async fn run(
             })
             .collect(),
         tasks: JoinSet::new(),
-        unrecorded: send::Unrecorded::default(),
+        unrecorded: send::Unrecorded::new(r.ctx.config.concurrency, r.net.max_batch_files),
         polls_out: 0,
         credits: Credits::Fine,
         halt: None,

@@ -28,33 +28,36 @@ const QUICK: Duration = Duration::from_millis(20);
 /// Files a second that uploads need not go faster than: past [`QUICK`], the unrecorded
 /// budget grows with the round trip only as far as this pace needs.
 const PACE: f64 = 1000.0;
-/// The most files ever unrecorded at once, whatever the round trip.
-const MOST: usize = 100;
+/// Full requests per transfer slot that may await their answer at once.
+const REQUESTS_PER_SLOT: usize = 3;
 
 /// Files whose bytes may be at the service while their reply is not recorded: what a crash
 /// at this instant would cost. One file while the service answers within [`QUICK`] of the
 /// body going out; past that, [`PACE`] files a second of the extra wait (80 at 100 ms, so
-/// a far-away service is not fed one file per round trip); never more than [`MOST`]. The
-/// round trip counted is the service's (body out → answer in), not the agent's own
-/// recording: a busy machine is not helped by more files in flight.
+/// a far-away service is not fed one file per round trip); never more than
+/// [`REQUESTS_PER_SLOT`] full requests per transfer slot (`concurrency`), so a lower
+/// `concurrency` also bounds what a crash can cost. The round trip counted is the
+/// service's (body out → answer in), not the agent's own recording: a busy machine is not
+/// helped by more files in flight.
 #[derive(Debug)]
 pub(super) struct Unrecorded {
     now: usize,
     limit: usize,
+    most: usize,
     round_trip: Option<Duration>,
 }
 
-impl Default for Unrecorded {
-    fn default() -> Self {
+impl Unrecorded {
+    /// For `slots` transfer slots and requests of at most `batch` files.
+    pub(super) fn new(slots: usize, batch: usize) -> Unrecorded {
         Unrecorded {
             now: 0,
             limit: 1,
+            most: (REQUESTS_PER_SLOT * slots * batch).max(1),
             round_trip: None,
         }
     }
-}
 
-impl Unrecorded {
     /// How many more files may go now (at least one when none is out).
     pub(super) fn room(&self) -> usize {
         if self.now == 0 {
@@ -79,7 +82,7 @@ impl Unrecorded {
             };
             self.round_trip = Some(rt);
             let beyond = rt.saturating_sub(QUICK).as_secs_f64();
-            self.limit = ((beyond * PACE).ceil() as usize).clamp(1, MOST);
+            self.limit = ((beyond * PACE).ceil() as usize).clamp(1, self.most);
         }
     }
 }
@@ -361,7 +364,7 @@ mod tests {
 
     #[test]
     fn unrecorded_budget_is_one_file_for_quick_answers_and_grows_with_a_long_round_trip() {
-        let mut u = Unrecorded::default();
+        let mut u = Unrecorded::new(4, 10);
         assert_eq!(u.room(), 1);
         u.take(1);
         assert_eq!(u.room(), 0);
@@ -382,7 +385,13 @@ mod tests {
         for _ in 0..20 {
             u.release(0, Some(Duration::from_secs(30)));
         }
-        assert_eq!(u.room(), MOST - 95);
+        assert_eq!(u.room(), 3 * 4 * 10 - 75);
+        // One slot, requests of five: at most fifteen files, however far the service.
+        let mut low = Unrecorded::new(1, 5);
+        for _ in 0..20 {
+            low.release(0, Some(Duration::from_millis(300)));
+        }
+        assert_eq!(low.room(), 15);
     }
 
     #[test]
