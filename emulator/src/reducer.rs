@@ -225,6 +225,20 @@ pub(crate) async fn upload(app: &App, p: Parsed, fault: Option<Fault>) -> Reply 
     array(&items)
 }
 
+/// The status a file is refused with before any work on it: one forced on its content
+/// (`Emulator::fail_content`), or -111 when it is larger than the size limit.
+fn refused_as_sent(
+    st: &State,
+    file: &crate::model::UploadedFile,
+    max_size: Option<u64>,
+) -> Option<(i32, String)> {
+    match st.content_faults.get(&file.hash) {
+        Some(forced) => Some(forced.clone()),
+        None if max_size.is_some_and(|m| file.size > m) => Some((-111, message(-111).into())),
+        None => None,
+    }
+}
+
 /// Per file: the new job's id, or the item refusing it.
 type Answers = Vec<Result<String, Item>>;
 
@@ -241,12 +255,9 @@ async fn make_jobs_now(
     let opts = options(p);
     let mut prepared = Vec::with_capacity(p.files.len());
     for (file, bytes) in &p.files {
-        let forced = app.shared.lock().content_faults.get(&file.hash).cloned();
-        prepared.push(match forced {
+        let refused = refused_as_sent(&app.shared.lock(), file, max_size);
+        prepared.push(match refused {
             Some((code, msg)) => Prep::Refused(code, msg),
-            None if max_size.is_some_and(|m| file.size > m) => {
-                Prep::Refused(-111, message(-111).into())
-            }
             None => {
                 let (bytes, opts) = (bytes.clone(), opts.clone());
                 Prep::Work(tokio::task::spawn_blocking(move || shrink(&bytes, &opts)))
@@ -305,10 +316,8 @@ fn make_jobs_at_once(
     for (file, bytes) in &p.files {
         let refused =
             |code: i32, msg: &str| Item::status(code, msg).with_original(None, Some(file.size));
-        let forced = st.content_faults.get(&file.hash).cloned();
-        let answer = match forced {
+        let answer = match refused_as_sent(&st, file, max_size) {
             Some((code, msg)) => Err(refused(code, &msg)),
-            None if max_size.is_some_and(|m| file.size > m) => Err(refused(-111, message(-111))),
             None if st.credits_left(key) == Some(0) => Err(refused(-403, message(-403))),
             None => {
                 if let Some(a) = st.keys.get_mut(key) {

@@ -402,38 +402,18 @@ fn g1_g2_g4_kill_9_at_random_moments_loses_nothing_and_pays_little() {
         .as_nanos() as u64
         | 1;
     eprintln!("kill -9 loop seed: {seed}");
-    // Kill until 20 kills have landed while work remained (kills after the work is done
-    // prove little), then finish.
-    let (mut kills, mut during_work) = (0usize, 0);
-    while during_work < 20 {
-        assert!(
-            kills < 80,
-            "the work ended before 20 kills could land in it"
-        );
-        // Alternate between results that are ready at once (kills land in downloads and
-        // writes) and results that stay pending (kills land between upload and poll).
-        emu.pending_polls((kills % 2) as u32);
-        let d = env.spawn(&["run"]);
-        std::thread::sleep(Duration::from_millis(100 + xorshift(&mut seed) % 400));
-        d.kill9();
-        kills += 1;
-        check_every_file_whole(&env, &originals);
-        let done = originals.iter().filter(|(p, o)| read(p) != *o).count();
-        if done < originals.len() {
-            during_work += 1;
-        }
-        eprintln!("kill {kills}: {done} optimized, {} uploads", emu.uploads());
-    }
+    // Alternate between results that are ready at once (kills land in downloads and
+    // writes) and results that stay pending (kills land between upload and poll).
+    let kills = kill_loop(&env, &emu, &originals, 20, |kill| {
+        emu.pending_polls((kill % 2) as u32);
+        Duration::from_millis(100 + xorshift(&mut seed) % 400)
+    });
     env.run_once().expect_code(0);
     check_every_file_whole(&env, &originals);
     for (p, orig) in &originals {
         assert!(optimized(&env, p, orig), "{} not optimized", p.display());
     }
-    let leftovers: Vec<_> = files_under(&env.photos())
-        .into_iter()
-        .filter(|p| p.to_string_lossy().contains(".spa-tmp-"))
-        .collect();
-    assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
+    assert_no_temp_files(&env.photos());
     let unique = originals.len();
     assert!(
         emu.uploads() <= unique + kills * 10,

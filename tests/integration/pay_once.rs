@@ -46,34 +46,16 @@ fn g4_kill_9_at_20_random_moments_at_the_default_concurrency_pays_each_image_abo
         .as_nanos() as u64;
     eprintln!("kill -9 loop seed: {seed}");
     let mut rng = fastrand::Rng::with_seed(seed);
-    let (mut kills, mut during_work) = (0usize, 0);
-    while during_work < 20 {
-        assert!(
-            kills < 80,
-            "the work ended before 20 kills could land in it"
-        );
-        let d = env.spawn(&["run"]);
-        std::thread::sleep(Duration::from_millis(rng.u64(200..1600)));
-        d.kill9();
-        kills += 1;
-        check_every_file_whole(&env, &originals);
-        let done = originals.iter().filter(|(p, o)| read(p) != *o).count();
-        if done < originals.len() {
-            during_work += 1;
-        }
-        eprintln!("kill {kills}: {done} optimized, {} uploads", emu.uploads());
-    }
+    let kills = kill_loop(&env, &emu, &originals, 20, |_| {
+        Duration::from_millis(rng.u64(200..1600))
+    });
     env.run_once().expect_code(0);
 
     check_every_file_whole(&env, &originals);
     for (p, orig) in &originals {
         assert_optimized_in_place(&env, p, orig);
     }
-    let leftovers: Vec<_> = files_under(&env.photos())
-        .into_iter()
-        .filter(|p| p.to_string_lossy().contains(".spa-tmp-"))
-        .collect();
-    assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
+    assert_no_temp_files(&env.photos());
     let allowed = IMAGES + IMAGES * 2 / 100;
     assert!(
         emu.uploads() <= allowed,

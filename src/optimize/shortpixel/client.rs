@@ -7,22 +7,19 @@
 //!   never follow a redirect: following one would send the request, key included, wherever
 //!   `Location` points; a 3xx is reported in words instead. Downloads follow redirects: they
 //!   carry no key.
-//! - **Uploads** read each file through the descriptor the caller opened, in chunks (see
-//!   `stream`): memory per request is bounded whatever the file sizes, and the bytes sent are
-//!   the bytes hashed (G3). The caller's transfer slot is released when the body has gone
-//!   out, not when the reply comes: slots carry transfers, not waiting.
+//! - **Uploads** (`upload.rs`) stream from disk: see there.
 //! - **Nothing hangs**: a request with no progress for `network.timeout` is abandoned (a
 //!   poll is allowed its `wait` on top), and a download stops at its announced size.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use reqwest::multipart::{Form, Part};
+use reqwest::multipart::Form;
 use reqwest::redirect::Policy;
 use serde_json::json;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::Semaphore;
 
-use super::stream::{read_capped, watched, BodyEnd, Capped, FileBody, PartFailure, Progress};
+use super::stream::{read_capped, watched, Capped, Progress};
 use super::wire::{self, Item, Reply};
 use super::{scrub, transport, ApiError};
 use crate::config::{ApiKey, Compression, Convert, FolderSettings, Network, ResizeMode};
@@ -31,46 +28,6 @@ const PLUGIN_VERSION: &str = "SPA01";
 
 /// The most a reply (a JSON list of results, an error page) may weigh.
 const REPLY_LIMIT: u64 = 4 * 1024 * 1024;
-
-/// A file to upload: an open descriptor, its size and content, and an opaque id echoed back
-/// in `file_paths`.
-pub struct UploadFile {
-    pub id: String,
-    pub filename: String,
-    pub mime: &'static str,
-    /// Opened by the caller (`open::open_regular`), read from its start.
-    pub file: std::fs::File,
-    pub size: u64,
-    /// blake3 hex the bytes must have; otherwise the file is not sent whole.
-    pub hash: String,
-}
-
-/// An upload's answer, when its body had gone out, and when the answer began to arrive.
-#[derive(Debug)]
-pub struct Sent {
-    pub items: Vec<Item>,
-    pub body_end: Option<Instant>,
-    pub answered: Instant,
-}
-
-impl Sent {
-    /// How long the service (and the way to it) took to answer once the body was out.
-    pub fn round_trip(&self) -> Option<Duration> {
-        self.body_end
-            .map(|end| self.answered.saturating_duration_since(end))
-    }
-}
-
-/// Why an upload failed.
-#[derive(Debug)]
-pub enum UploadError {
-    /// The request failed. `body_sent`: the whole body had gone out, so the service may have
-    /// made jobs of it (and charged for them) without the agent hearing back.
-    Api { error: ApiError, body_sent: bool },
-    /// File `index` could not be sent whole (it changed, or became unreadable): the request
-    /// was cut short, so the service made nothing of it.
-    File { index: usize, why: String },
-}
 
 /// Why a download failed.
 #[derive(Debug)]
@@ -94,12 +51,12 @@ pub struct Credits {
 #[derive(Clone)]
 pub struct Client {
     /// API calls: never redirected.
-    api: reqwest::Client,
+    pub(super) api: reqwest::Client,
     /// Downloads: redirects followed (no key is ever in them).
     files: reqwest::Client,
-    base: String,
-    key: ApiKey,
-    idle: Duration,
+    pub(super) base: String,
+    pub(super) key: ApiKey,
+    pub(super) idle: Duration,
 }
 
 impl Client {
@@ -122,7 +79,7 @@ impl Client {
     }
 
     /// Options common to uploads and polls, as (field, value) pairs.
-    fn options(&self, s: &FolderSettings, wait: u32) -> Vec<(&'static str, String)> {
+    pub(super) fn options(&self, s: &FolderSettings, wait: u32) -> Vec<(&'static str, String)> {
         let lossy = match s.compression {
             Compression::Lossless => "0",
             Compression::Lossy => "1",
@@ -161,75 +118,6 @@ impl Client {
             o.push(("convertto", convert.join("|")));
         }
         o
-    }
-
-    /// Uploads `files` with `wait = 0`: the service answers at once (Code 1 with each file's
-    /// OriginalURL, or Code 2 when it was quick). `slot` is released once the body is out.
-    pub async fn upload(
-        &self,
-        files: Vec<UploadFile>,
-        s: &FolderSettings,
-        slot: Option<OwnedSemaphorePermit>,
-    ) -> Result<Sent, UploadError> {
-        let progress = Progress::default();
-        let failure = PartFailure::default();
-        let mut end = Some(BodyEnd::new(slot));
-        let ended = end.as_ref().map(|e| e.at.clone()).unwrap_or_default();
-        let mut form = Form::new().text("key", self.key.expose().to_string());
-        for (k, v) in self.options(s, 0) {
-            form = form.text(k, v);
-        }
-        let paths: serde_json::Map<String, serde_json::Value> = files
-            .iter()
-            .enumerate()
-            .map(|(i, f)| (format!("file{}", i + 1), json!(f.id)))
-            .collect();
-        form = form.text("file_paths", serde_json::Value::Object(paths).to_string());
-        let last = files.len().saturating_sub(1);
-        for (i, f) in files.into_iter().enumerate() {
-            let body = FileBody::new(
-                f.file,
-                f.size,
-                f.hash,
-                i,
-                failure.clone(),
-                progress.clone(),
-                if i == last { end.take() } else { None },
-            );
-            let part = Part::stream_with_length(reqwest::Body::wrap(body), f.size)
-                .file_name(f.filename)
-                .mime_str(f.mime)
-                .map_err(|e| UploadError::Api {
-                    error: ApiError::Refused(e.to_string()),
-                    body_sent: false,
-                })?;
-            form = form.part(format!("file{}", i + 1), part);
-        }
-        let url = format!("{}/v2/post-reducer.php", self.base);
-        let req = self.api.post(&url).multipart(form);
-        let out = watched(
-            self.items(req, &url, "the upload", &progress),
-            &progress,
-            self.idle,
-        )
-        .await;
-        let body_end = *ended.lock().unwrap_or_else(|p| p.into_inner());
-        let failed = |error| UploadError::Api {
-            error,
-            body_sent: body_end.is_some(),
-        };
-        match out {
-            Some(Ok((items, answered))) => Ok(Sent {
-                items,
-                body_end,
-                answered,
-            }),
-            Some(Err(e)) => match failure.lock().unwrap_or_else(|p| p.into_inner()).take() {
-                Some((index, why)) => Err(UploadError::File { index, why }),
-                None => Err(failed(e)),
-            },
-            None => Err(failed(self.stalled("the upload", self.idle))),
-        }
     }
 
     /// Asks about jobs by OriginalURL; the service may hold the request up to `wait` seconds
@@ -286,7 +174,7 @@ impl Client {
         .map(|(items, _)| items)
     }
 
-    async fn items(
+    pub(super) async fn items(
         &self,
         req: reqwest::RequestBuilder,
         url: &str,
@@ -433,7 +321,7 @@ impl Client {
         })
     }
 
-    fn stalled(&self, what: &str, idle: Duration) -> ApiError {
+    pub(super) fn stalled(&self, what: &str, idle: Duration) -> ApiError {
         ApiError::Transient(format!(
             "{what} timed out: nothing moved for {}s (network.timeout_secs)",
             idle.as_secs()

@@ -1,7 +1,7 @@
-//! The ShortPixel backend: the wire format (`wire`), the HTTP client (`client`; the Reducer
-//! by URL in `by_url`), bytes on the wire with bounds (`stream`), failures on the way in
-//! words (`transport`), G8 for text from elsewhere (`scrub`), the CDN domain API (`domain`),
-//! and what each status code means for the agent (SPEC §4). The
+//! The ShortPixel backend: the wire format (`wire`), the HTTP client (`client`; uploads in
+//! `upload`, the Reducer by URL in `by_url`), bytes on the wire with bounds (`stream`),
+//! failures on the way in words (`transport`), G8 for text from elsewhere (`scrub`), the CDN
+//! domain API (`domain`), and what each status code means for the agent (SPEC §4). The
 //! pipeline decides what to do with a file; this module only tells it which kind of failure
 //! happened.
 
@@ -11,9 +11,11 @@ pub mod domain;
 pub mod scrub;
 pub mod stream;
 pub mod transport;
+pub mod upload;
 pub mod wire;
 
-pub use client::{Client, Credits, DownloadError, Sent, UploadError, UploadFile};
+pub use client::{Client, Credits, DownloadError};
+pub use upload::{Sent, UploadError, UploadFile};
 
 /// Every failure the service can report, grouped by the reaction it calls for.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

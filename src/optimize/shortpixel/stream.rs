@@ -14,7 +14,6 @@
 //!   the idle time: a laptop that slept or a network that vanished ends in a timeout the
 //!   caller can retry, never in a hang.
 
-use std::io::Read;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -184,7 +183,7 @@ fn produce(
     let mut total = 0u64;
     loop {
         let mut buf = vec![0u8; CHUNK];
-        let n = match read_full(&mut file, &mut buf) {
+        let n = match crate::open::read_full(&mut file, &mut buf) {
             Ok(n) => n,
             Err(e) => {
                 let _ = tx.blocking_send(Err(format!("cannot read the file: {e}")));
@@ -214,19 +213,6 @@ fn produce(
     if let Some(last) = last {
         let _ = tx.blocking_send(last);
     }
-}
-
-fn read_full(file: &mut std::fs::File, buf: &mut [u8]) -> std::io::Result<usize> {
-    let mut n = 0;
-    while n < buf.len() {
-        match file.read(&mut buf[n..]) {
-            Ok(0) => break,
-            Ok(k) => n += k,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(n)
 }
 
 /// Why a capped read stopped short of a body.

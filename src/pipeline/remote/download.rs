@@ -10,7 +10,7 @@
 use std::io::BufReader;
 use std::sync::Arc;
 
-use super::reply::Selection;
+use super::answer::Selection;
 use super::{pause, Event, Flow, Remote, Work};
 use crate::config::Convert;
 use crate::content::Format;

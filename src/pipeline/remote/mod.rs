@@ -14,7 +14,8 @@
 //!    size), verified (G6, extras too) and applied; a job is forgotten only once its result
 //!    is durable (`apply::Applied::durable`), so a paid result is never dropped.
 //!
-//! What each answer means is decided in one place (`reply.rs`), and so is every retry:
+//! What each answer means is decided in one place (`answer.rs`), and so is every retry
+//! (`reply.rs`):
 //! [`Flow::try_again`] says whether the next try asks about the same job (free) or uploads
 //! again (a new job, which may cost a credit). Credits running out pause every upload behind
 //! one api-status watch (`credits.rs`). An invalid key, credits that do not return and a
@@ -24,6 +25,7 @@
 //! watch run as tasks that report back as [`Event`]s. Ledger writes and file reads run on
 //! the blocking pool.
 
+mod answer;
 mod credits;
 mod download;
 mod poll;

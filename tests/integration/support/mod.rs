@@ -213,6 +213,47 @@ pub fn check_every_file_whole(env: &TestEnv, originals: &[(std::path::PathBuf, V
     }
 }
 
+/// Runs the daemon and kills it (SIGKILL) after `lifetime(kill number)` each time, until
+/// `during_work` kills have landed while some original was not optimized yet (kills after
+/// the work is done prove little; at most four times as many in all). Every file is checked
+/// whole after each kill. Returns the number of kills.
+pub fn kill_loop(
+    env: &TestEnv,
+    emu: &Emulator,
+    originals: &[(std::path::PathBuf, Vec<u8>)],
+    during_work: usize,
+    mut lifetime: impl FnMut(usize) -> Duration,
+) -> usize {
+    let (mut kills, mut landed) = (0usize, 0);
+    while landed < during_work {
+        assert!(
+            kills < during_work * 4,
+            "the work ended before {during_work} kills could land in it"
+        );
+        let d = env.spawn(&["run"]);
+        std::thread::sleep(lifetime(kills));
+        d.kill9();
+        kills += 1;
+        check_every_file_whole(env, originals);
+        let done = originals.iter().filter(|(p, o)| read(p) != *o).count();
+        if done < originals.len() {
+            landed += 1;
+        }
+        eprintln!("kill {kills}: {done} optimized, {} uploads", emu.uploads());
+    }
+    kills
+}
+
+/// No temporary file of the agent's is left under `dir`.
+#[track_caller]
+pub fn assert_no_temp_files(dir: &Path) {
+    let leftovers: Vec<_> = files_under(dir)
+        .into_iter()
+        .filter(|p| p.to_string_lossy().contains(".spa-tmp-"))
+        .collect();
+    assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
+}
+
 /// A name the agent's own temporary files carry (see `output::temp_name`): the keyed hash
 /// of the nonce marks it, so a killed run's leftovers can be told from a user's files.
 pub fn own_temp_name(nonce: &str) -> String {
