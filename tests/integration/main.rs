@@ -12,6 +12,7 @@ mod daemon;
 mod domain;
 mod edits;
 mod errors;
+mod first_run;
 mod hostile;
 mod hostile_server;
 mod local;

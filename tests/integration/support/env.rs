@@ -204,6 +204,8 @@ impl TestEnv {
             .env_remove("all_proxy")
             .env_remove("NO_PROXY")
             .env_remove("no_proxy")
+            // `cargo test` passes this on; with it the agent's hints would say `cargo run`.
+            .env_remove("CARGO_PKG_NAME")
             .env("SHORTPIXEL_AGENT_LOG", &self.log)
             .env("NO_COLOR", "1")
             .env("HOME", &home)
