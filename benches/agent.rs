@@ -20,7 +20,7 @@
 //! `target/bench-tools/previous` (`BENCH_PREVIOUS=/path/to/shortpixel-agent` names another
 //! binary); without git history its rows say so and are skipped.
 //! Sizes can be changed with `BENCH_SCAN_FILES`, `BENCH_SCAN_KB`, `BENCH_TREE_FILES`,
-//! `BENCH_REMOTE_FILES`, `BENCH_LATENCY_FILES`, `BENCH_IDLE_SECS`.
+//! `BENCH_REMOTE_FILES`, `BENCH_KILL_FILES`, `BENCH_LATENCY_FILES`, `BENCH_IDLE_SECS`.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
