@@ -10,15 +10,19 @@
 //! | `scan`    | the agent's scan (the function `run` calls) over ~2 GB of JPEGs, fresh ledger | `b3sum` over the same files |
 //! | `rescan`  | `run --once` on 100k unchanged, already optimized files | `find -printf '%s %T@\n'` |
 //! | `ingest`  | 100k new rows written to the ledger the way the scan writes them | — |
-//! | `remote`  | `run --once`, 1,000 images, emulator with 100 ms latency and 2 s processing | the same with `concurrency = 1` |
+//! | `remote`  | `run --once`, 1,000 images, emulator with 100 ms latency and 2 s processing, `concurrency = 4` and 8 | the previous design (`wait` on upload) at `concurrency = 1`; the floor: 2 s plus the bare uploads and downloads made straight to the emulator, all at once |
+//! | `kill`    | the daemon killed (SIGKILL) at 20 random moments over 300 images, default concurrency, then `run --once`: uploads per image | the previous design, same kills |
 //! | `latency` | the daemon: a new file until it is replaced | settle window + a direct emulator round trip |
 //! | `idle`    | the daemon with 100k tracked files, 60 s | — |
 //! | `scale`   | first pass, rescan, idle daemon and `status` over a photo-library tree | a tenth of the files; `cp` + `sync`; `find`; `SELECT count(*)` |
 //!
 //! `BENCH_KEEP=1` keeps the 100k-file tree (with its config) for profiling by hand.
+//! The previous design is the agent as it was at [`PREVIOUS`], built once from git into
+//! `target/bench-tools/previous` (`BENCH_PREVIOUS=/path/to/shortpixel-agent` names another
+//! binary); without git history its rows say so and are skipped.
 //! Sizes can be changed with `BENCH_SCAN_FILES`, `BENCH_SCAN_KB`, `BENCH_TREE_FILES`,
-//! `BENCH_REMOTE_FILES`, `BENCH_LATENCY_FILES`, `BENCH_IDLE_SECS`, `BENCH_SCALE_FILES`
-//! (1,000,000 when `scale` is named, 20,000 in a run of every scenario).
+//! `BENCH_REMOTE_FILES`, `BENCH_KILL_FILES`, `BENCH_LATENCY_FILES`, `BENCH_IDLE_SECS`,
+//! `BENCH_SCALE_FILES` (1,000,000 when `scale` is named, 20,000 in a run of every scenario).
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -76,6 +80,9 @@ fn main() {
     }
     if on("remote") {
         rows.extend(remote(env_or("BENCH_REMOTE_FILES", 1000)));
+    }
+    if on("kill") {
+        rows.extend(kills(env_or("BENCH_KILL_FILES", 300)));
     }
     if on("scale") {
         let named = wanted.iter().any(|w| w == "scale");
@@ -364,13 +371,14 @@ fn idle(tree: &Tree, secs: u64) -> Vec<Row> {
 // ---------------------------------------------------------------------------------------
 // remote: 1,000 images through a slow, distant emulator
 
+/// The last commit of the previous design (uploads held open with `wait`).
+const PREVIOUS: &str = "5300a87";
+
 fn remote(files: usize) -> Vec<Row> {
     println!("remote: {files} images, 100 ms latency, 2 s processing");
     let images: Vec<Vec<u8>> = (0..files).map(|i| photo(96, 64, 1000 + i as u64)).collect();
-    let run = |concurrency: usize| {
-        let emu = Emulator::start_with_key(KEY, 1_000_000);
-        emu.latency(Duration::from_millis(100));
-        emu.processing_time(Duration::from_secs(2));
+    let run = |bin: &Path, concurrency: usize| {
+        let emu = distant_emulator();
         let dir = tempfile::tempdir().unwrap();
         let photos = dir.path().join("photos");
         std::fs::create_dir_all(&photos).unwrap();
@@ -384,7 +392,7 @@ fn remote(files: usize) -> Vec<Row> {
             &format!("concurrency = {concurrency}\n"),
         );
         let t0 = Instant::now();
-        let out = agent(dir.path(), &["run", "--once"], "warn");
+        let out = agent_bin(bin, dir.path(), &["run", "--once"], "warn");
         let secs = t0.elapsed().as_secs_f64();
         let summary = String::from_utf8_lossy(&out.stdout);
         assert!(out.status.success(), "remote run failed: {out:?}");
@@ -393,27 +401,278 @@ fn remote(files: usize) -> Vec<Row> {
             "not all optimized: {summary}"
         );
         let uploads = emu.uploads();
-        println!("remote: concurrency {concurrency}: {secs:.1} s, {uploads} uploads");
+        println!(
+            "remote: {} concurrency {concurrency}: {secs:.1} s, {uploads} uploads",
+            bin.display()
+        );
         (secs, uploads)
     };
-    let (seq, seq_up) = run(1);
+    let floor = floor(&images);
+    println!("remote: floor {floor:.1} s");
+    let previous = previous_binary().map(|p| run(&p, 1));
     let mut rows = Vec::new();
     for c in [4, 8] {
-        let (t, up) = run(c);
-        let ratio = seq / t;
+        let (t, up) = run(Path::new(BIN), c);
+        let name = format!(
+            "{files} images via the emulator (100 ms latency, 2 s processing), concurrency {c}{}",
+            if c == 8 { " (the default)" } else { "" }
+        );
+        if c == 4 {
+            rows.push(match previous {
+                Some((old, old_up)) => Row {
+                    scenario: name.clone(),
+                    agent: format!("{t:.1} s, {up} uploads"),
+                    baseline: format!(
+                        "previous design, concurrency 1: {old:.1} s, {old_up} uploads"
+                    ),
+                    ratio: format!("{:.1}× faster", old / t),
+                    target: "≥ 10×, uploads = files",
+                    met: Some(old / t >= 10.0 && up == files),
+                },
+                None => skipped(name.clone()),
+            });
+        }
         rows.push(Row {
-            scenario: format!(
-                "{files} images via the emulator (100 ms latency, 2 s processing), concurrency {c}{}",
-                if c == 8 { " (the default)" } else { "" }
-            ),
+            scenario: name,
             agent: format!("{t:.1} s, {up} uploads"),
-            baseline: format!("concurrency 1: {seq:.1} s, {seq_up} uploads"),
-            ratio: format!("{ratio:.1}×"),
-            target: "≥ 5×, uploads = files",
-            met: Some(ratio >= 5.0 && up == files && seq_up == files),
+            baseline: format!(
+                "floor: 2 s processing + bare transfers {:.1} s",
+                floor - 2.0
+            ),
+            ratio: format!("{:.2}× the floor", t / floor),
+            target: "≤ 1.5× the floor",
+            met: Some(t / floor <= 1.5 && up == files),
         });
     }
     rows
+}
+
+/// The emulator of the `remote` scenario: a service 100 ms away that takes 2 s per job.
+fn distant_emulator() -> Emulator {
+    let emu = Emulator::start_with_key(KEY, 1_000_000);
+    emu.latency(Duration::from_millis(100));
+    emu.processing_time(Duration::from_secs(2));
+    emu
+}
+
+/// The least any client could take: the processing time, plus every upload (ten files a
+/// request) made at once, plus every download made at once, straight to the emulator.
+fn floor(images: &[Vec<u8>]) -> f64 {
+    let emu = distant_emulator();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let client = reqwest::Client::new();
+    let base = emu.url();
+    rt.block_on(async move {
+        let t0 = Instant::now();
+        let mut uploads = tokio::task::JoinSet::new();
+        for chunk in images.chunks(10) {
+            let mut form = reqwest::multipart::Form::new()
+                .text("key", KEY)
+                .text("lossy", "1")
+                .text("wait", "0");
+            let paths: serde_json::Map<String, serde_json::Value> = (1..=chunk.len())
+                .map(|i| (format!("file{i}"), serde_json::json!(format!("f{i}"))))
+                .collect();
+            form = form.text("file_paths", serde_json::Value::Object(paths).to_string());
+            for (i, bytes) in chunk.iter().enumerate() {
+                form = form.part(
+                    format!("file{}", i + 1),
+                    reqwest::multipart::Part::bytes(bytes.clone()).file_name("x.jpg"),
+                );
+            }
+            let req = client
+                .post(format!("{base}/v2/post-reducer.php"))
+                .multipart(form);
+            uploads.spawn(async move {
+                req.send()
+                    .await
+                    .unwrap()
+                    .json::<serde_json::Value>()
+                    .await
+                    .unwrap()
+            });
+        }
+        let mut originals = Vec::new();
+        while let Some(reply) = uploads.join_next().await {
+            for item in reply.unwrap().as_array().unwrap() {
+                originals.push(item["OriginalURL"].as_str().unwrap().to_string());
+            }
+        }
+        let up = t0.elapsed().as_secs_f64();
+        // Not counted: learning the result URLs once the jobs are done.
+        let mut results = Vec::new();
+        for chunk in originals.chunks(100) {
+            let body = serde_json::json!({"key": KEY, "lossy": 1, "wait": 30, "file_urls": chunk});
+            let reply: serde_json::Value = client
+                .post(format!("{base}/v2/post-reducer.php"))
+                .json(&body)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            for item in reply.as_array().unwrap() {
+                results.push(
+                    item["LossyURL"]
+                        .as_str()
+                        .expect("done after wait")
+                        .to_string(),
+                );
+            }
+        }
+        let t1 = Instant::now();
+        let mut downloads = tokio::task::JoinSet::new();
+        for url in results {
+            let c = client.clone();
+            downloads.spawn(async move {
+                c.get(url)
+                    .send()
+                    .await
+                    .unwrap()
+                    .bytes()
+                    .await
+                    .unwrap()
+                    .len()
+            });
+        }
+        while downloads.join_next().await.is_some() {}
+        let down = t1.elapsed().as_secs_f64();
+        2.0 + up + down
+    })
+}
+
+/// The agent of the previous design, built once (see the module doc); `None` when it
+/// cannot be had, said once.
+fn previous_binary() -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os("BENCH_PREVIOUS") {
+        return Some(PathBuf::from(p));
+    }
+    let tools = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench-tools");
+    let bin = tools.join("previous/bin/shortpixel-agent");
+    if bin.exists() {
+        return Some(bin);
+    }
+    println!(
+        "building the previous design ({PREVIOUS}) into {} once",
+        tools.display()
+    );
+    let src = tools.join("previous-src");
+    let _ = std::fs::remove_dir_all(&src);
+    std::fs::create_dir_all(&src).unwrap();
+    let unpacked = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "git -C '{}' archive {PREVIOUS} | tar -x -C '{}'",
+            env!("CARGO_MANIFEST_DIR"),
+            src.display()
+        ))
+        .status()
+        .is_ok_and(|s| s.success())
+        && src.join("Cargo.toml").exists();
+    if !unpacked {
+        println!("previous design not measured: {PREVIOUS} is not in this checkout's history");
+        return None;
+    }
+    let built = Command::new(env!("CARGO"))
+        .args([
+            "install",
+            "--locked",
+            "--quiet",
+            "--bin",
+            "shortpixel-agent",
+            "--path",
+        ])
+        .arg(&src)
+        .arg("--root")
+        .arg(tools.join("previous"))
+        .arg("--target-dir")
+        .arg(tools.join("previous-build"))
+        .status()
+        .is_ok_and(|s| s.success());
+    if !built {
+        println!("previous design not measured: its build failed");
+        return None;
+    }
+    Some(bin)
+}
+
+fn skipped(scenario: String) -> Row {
+    Row {
+        scenario,
+        agent: "—".into(),
+        baseline: "previous design not available".into(),
+        ratio: "—".into(),
+        target: "—",
+        met: None,
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// kill: uploads per image when the daemon is killed at random moments
+
+fn kills(files: usize) -> Vec<Row> {
+    println!("kill: {files} images, 20 kills at random moments, default concurrency");
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64;
+    let images: Vec<Vec<u8>> = (0..files).map(|i| photo(64, 48, 7000 + i as u64)).collect();
+    let run = |bin: &Path| {
+        let emu = Emulator::start_with_key(KEY, 1_000_000);
+        emu.processing_time(Duration::from_secs(5));
+        let dir = tempfile::tempdir().unwrap();
+        let photos = dir.path().join("photos");
+        std::fs::create_dir_all(&photos).unwrap();
+        for (i, b) in images.iter().enumerate() {
+            let sub = photos.join(format!("{:02}", i % 10));
+            std::fs::create_dir_all(&sub).unwrap();
+            std::fs::write(sub.join(format!("{i}.jpg")), b).unwrap();
+        }
+        config_for(dir.path(), &photos, Some(&emu), "settle = 0.3\n");
+        // The same 20 lifetimes (0.2–1.6 s) for every design measured.
+        let mut rng = fastrand::Rng::with_seed(seed);
+        for _ in 0..20 {
+            let mut daemon = spawn_bin(bin, dir.path());
+            std::thread::sleep(Duration::from_millis(rng.u64(200..1600)));
+            let _ = daemon.kill();
+            let _ = daemon.wait();
+        }
+        let out = agent_bin(bin, dir.path(), &["run", "--once"], "warn");
+        assert!(
+            out.status.success(),
+            "the run after the kills failed: {out:?}"
+        );
+        let per_image = emu.uploads() as f64 / files as f64;
+        println!(
+            "kill: {}: {} uploads for {files} images",
+            bin.display(),
+            emu.uploads()
+        );
+        per_image
+    };
+    let agent = run(Path::new(BIN));
+    let name = format!(
+        "{files} images, daemon killed at 20 random moments, then run --once: uploads per image"
+    );
+    let Some(previous) = previous_binary() else {
+        return vec![skipped(name)];
+    };
+    let old = run(&previous);
+    vec![Row {
+        scenario: name,
+        agent: format!("{agent:.3}"),
+        baseline: format!("previous design: {old:.2}"),
+        ratio: format!(
+            "{:.0}× fewer extra uploads",
+            (old - 1.0) / (agent - 1.0).max(0.001)
+        ),
+        target: "≤ 1.02",
+        met: Some(agent <= 1.02),
+    }]
 }
 
 // ---------------------------------------------------------------------------------------
@@ -555,7 +814,11 @@ fn config_for(root: &Path, photos: &Path, emu: Option<&Emulator>, extra: &str) -
 }
 
 fn agent(root: &Path, args: &[&str], log: &str) -> std::process::Output {
-    Command::new(BIN)
+    agent_bin(Path::new(BIN), root, args, log)
+}
+
+fn agent_bin(bin: &Path, root: &Path, args: &[&str], log: &str) -> std::process::Output {
+    Command::new(bin)
         .arg("--config")
         .arg(root.join("config.toml"))
         .args(args)
@@ -565,7 +828,11 @@ fn agent(root: &Path, args: &[&str], log: &str) -> std::process::Output {
 }
 
 fn spawn(root: &Path) -> Child {
-    Command::new(BIN)
+    spawn_bin(Path::new(BIN), root)
+}
+
+fn spawn_bin(bin: &Path, root: &Path) -> Child {
+    Command::new(bin)
         .arg("--config")
         .arg(root.join("config.toml"))
         .arg("run")

@@ -18,7 +18,7 @@ use crate::parse::{parse, Parsed};
 use crate::server::ConnAbort;
 use crate::state::Shared;
 use crate::wire::{http_error, json_reply, message, refusal, verbatim};
-use crate::{by_url, domains, reducer};
+use crate::{by_url, domains, hostile, reducer};
 
 /// Uploads of ~10 files of a few MB must pass; axum's default limit is 2 MB.
 const BODY_LIMIT: usize = 200 * 1024 * 1024;
@@ -105,7 +105,39 @@ impl App {
                 Err(self.finish(idx, refusal(code, &message), vec![code]))
             }
             Some(Fault::Body(text)) => Err(self.finish(idx, verbatim(text), Vec::new())),
+            Some(Fault::Redirect { status, to }) => {
+                let path = self.path_of(endpoint, idx);
+                Err(self.finish(idx, hostile::redirect(status, &to, &path), Vec::new()))
+            }
+            Some(Fault::ErrorPage) => {
+                let key = self.shared.lock().log.get(idx).and_then(|r| r.key.clone());
+                Err(self.finish(idx, hostile::error_page(key.as_deref()), Vec::new()))
+            }
+            // A download stalls mid-body (`serve_file`); anything else before answering.
+            Some(Fault::Stall(d)) if endpoint != Endpoint::Download => {
+                tokio::time::sleep(d).await;
+                abort.0.notify_one();
+                std::future::pending::<()>().await;
+                Err(http_error(500))
+            }
             other => Ok(other),
+        }
+    }
+
+    /// The path a logged request was sent to, for a redirect's `Location`.
+    fn path_of(&self, endpoint: Endpoint, idx: usize) -> String {
+        match endpoint {
+            Endpoint::Download => self
+                .shared
+                .lock()
+                .log
+                .get(idx)
+                .and_then(|r| r.urls.first().cloned())
+                .unwrap_or_default(),
+            Endpoint::ApiStatus => "/v2/api-status.php".into(),
+            Endpoint::Upload | Endpoint::Poll => "/v2/post-reducer.php".into(),
+            Endpoint::ByUrl => "/v2/reducer.php".into(),
+            Endpoint::Domain => "/".into(),
         }
     }
 
@@ -258,6 +290,23 @@ async fn serve_file(app: &App, abort: &ConnAbort, path: String, bytes: Option<By
         let resp = (StatusCode::NOT_FOUND, "404 Not Found\n").into_response();
         return app.finish(idx, resp, Vec::new());
     };
+    let shared = app.shared.clone();
+    match fault {
+        Some(Fault::Oversize(extra)) => {
+            return app.finish(
+                idx,
+                hostile::overlong(shared, bytes, Some(extra)),
+                Vec::new(),
+            )
+        }
+        Some(Fault::Endless) => {
+            return app.finish(idx, hostile::overlong(shared, bytes, None), Vec::new())
+        }
+        Some(Fault::Stall(d)) => {
+            return app.finish(idx, hostile::stalled(shared, bytes, d), Vec::new())
+        }
+        _ => {}
+    }
     let mime = mime_of(&bytes);
     let bytes = match fault {
         Some(Fault::Truncate) => bytes.slice(..bytes.len() / 2),

@@ -30,8 +30,10 @@ mod by_url;
 mod domains;
 mod fetch;
 mod handlers;
+mod hostile;
 mod model;
 mod parse;
+mod recorder;
 mod reducer;
 mod server;
 mod shrink;
@@ -44,7 +46,9 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use hostile::ERROR_PAGE_KEY_AT;
 pub use model::{DomainShape, Endpoint, Fault, Fetch, Request, UploadedFile};
+pub use recorder::Recorder;
 pub use site::{Serve, Site};
 
 use handlers::App;
@@ -145,6 +149,8 @@ impl Emulator {
 
     /// Every job takes this long to process after its upload: until then it answers Code 1,
     /// and an upload or poll sent with `wait` is held until it is ready (at most `wait`).
+    /// With a processing time set, uploads are answered at once and results computed in
+    /// the background, as the service does (see `reducer`).
     pub fn processing_time(&self, d: Duration) {
         self.shared.lock().processing = d;
     }
@@ -259,6 +265,14 @@ impl Emulator {
     /// How `read-domain` replies are shaped from now on.
     pub fn domain_shape(&self, shape: DomainShape) {
         self.shared.lock().domain_shape = shape;
+    }
+
+    /// Bytes handed out by streamed bodies (`Fault::Oversize`, `Endless`, `Stall`): how much
+    /// of an overlong body a client read before it stopped (plus what socket buffers held).
+    pub fn bytes_streamed(&self) -> u64 {
+        self.shared
+            .streamed
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Highest number of requests the server was handling at the same time.

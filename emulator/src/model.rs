@@ -57,6 +57,24 @@ pub enum Fault {
     /// Any endpoint: HTTP 200 with this body verbatim (and the service's `text/html` type),
     /// e.g. an error page from a proxy, or JSON of an unexpected shape.
     Body(String),
+    // Hostile servers (see `hostile.rs`): what a broken proxy, a captive portal, a server
+    // that lies about sizes or a network gone to sleep put on the wire.
+    /// Any endpoint: HTTP `status` (301, 302, 307, 308) with `Location` set to `to` followed
+    /// by the request's path. Nothing is handled (no job, no credit).
+    Redirect { status: u16, to: String },
+    /// Any endpoint: HTTP 200 with an HTML error page that quotes the request's `key` field
+    /// well past its 100th character, as a proxy echoing the request would.
+    ErrorPage,
+    /// Download: the bytes, then `extra` more, as a chunked body with no Content-Length.
+    Oversize(u64),
+    /// Download: a chunked body that never ends.
+    Endless,
+    /// Upload/Poll: the job's WebP becomes a valid 16×16 WebP (its announced size matching).
+    SmallExtra,
+    /// Any endpoint: accept the request and fall silent — a download after sending half its
+    /// body — for this long, then close the connection without an answer. Uploads stall
+    /// after reading the body and before making a job (no credit).
+    Stall(Duration),
 }
 
 /// One file part of an upload, as seen by the emulator.

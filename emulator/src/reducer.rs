@@ -13,6 +13,10 @@
 //!   or the wait is over, as the service does; `pending_polls` ignores it. Options sent with
 //!   a poll are ignored: the job keeps its upload options.
 //! - `Fault::Bigger` on a poll changes the job's result but not the credit already charged.
+//! - With a `processing` time set, uploads are answered **at once**, as the service does
+//!   with `wait = 0`: each job is made and charged on arrival and its result computed in
+//!   the background by two workers (a free result refunds the credit; an unreadable image
+//!   answers -202 when asked about). Without one, results are computed before answering.
 
 use std::time::{Duration, Instant};
 
@@ -73,7 +77,10 @@ pub(crate) fn job_item(base: &str, id: &str, job: &Job, missing_sizes: bool) -> 
         Some(format!("{base}/orig/{id}")),
         Some(job.original.len() as u64),
     );
-    if job.pending() && !missing_sizes {
+    if let Some((code, msg)) = &job.error {
+        return Item::status(*code, msg).with_original(original.0, original.1);
+    }
+    if (job.pending() && !missing_sizes) || !job.computed {
         return Item::status(1, message(1)).with_original(original.0, original.1);
     }
     let done = Done {
@@ -125,8 +132,10 @@ pub(crate) fn make_job(
     timing: &Timing,
     fault: Option<&Fault>,
 ) -> Option<String> {
-    if fault == Some(&Fault::Bigger) {
-        made.result.make_bigger(&made.original);
+    match fault {
+        Some(Fault::Bigger) => made.result.make_bigger(&made.original),
+        Some(Fault::SmallExtra) => made.result.shrink_webp(),
+        _ => {}
     }
     let pct = percent(
         made.original.len(),
@@ -145,6 +154,8 @@ pub(crate) fn make_job(
         polls_left: timing.polls_left,
         ready_at: timing.ready_at,
         timestamp: timing.timestamp.clone(),
+        computed: true,
+        error: None,
     };
     st.jobs.insert(id.clone(), job);
     Some(id)
@@ -187,55 +198,11 @@ pub(crate) async fn upload(app: &App, p: Parsed, fault: Option<Fault>) -> Reply 
         return array(&items);
     }
 
-    // Shrink all files at once on the blocking pool, then collect in request order.
-    let opts = options(&p);
-    let mut prepared = Vec::with_capacity(p.files.len());
-    for (file, bytes) in &p.files {
-        let forced = app.shared.lock().content_faults.get(&file.hash).cloned();
-        prepared.push(match forced {
-            Some((code, msg)) => Prep::Refused(code, msg),
-            None if max_size.is_some_and(|m| file.size > m) => {
-                Prep::Refused(-111, message(-111).into())
-            }
-            None => {
-                let (bytes, opts) = (bytes.clone(), opts.clone());
-                Prep::Work(tokio::task::spawn_blocking(move || shrink(&bytes, &opts)))
-            }
-        });
-    }
-    let mut outcomes = Vec::with_capacity(prepared.len());
-    for prep in prepared {
-        outcomes.push(match prep {
-            Prep::Refused(code, msg) => Err((code, msg)),
-            Prep::Work(task) => match task.await {
-                Ok(Some(result)) => Ok(result),
-                _ => Err((-202, message(-202).to_owned())),
-            },
-        });
-    }
-
-    let timing = Timing::now(app);
-    // Per file: the new job's id, or the item refusing it.
-    let mut answers: Vec<Result<String, Item>> = Vec::with_capacity(outcomes.len());
-    {
-        let mut st = app.shared.lock();
-        for ((file, bytes), outcome) in p.files.iter().zip(outcomes) {
-            let refused =
-                |code: i32, msg: &str| Item::status(code, msg).with_original(None, Some(file.size));
-            answers.push(match outcome {
-                Err((code, msg)) => Err(refused(code, &msg)),
-                Ok(result) => {
-                    let made = Made {
-                        original: bytes.clone(),
-                        result,
-                        lossy_mode: opts.lossy,
-                    };
-                    make_job(&mut st, &key, made, &timing, fault.as_ref())
-                        .ok_or_else(|| refused(-403, message(-403)))
-                }
-            });
-        }
-    }
+    let answers = if app.shared.lock().processing.is_zero() {
+        make_jobs_now(app, &p, fault.as_ref(), &key, max_size).await
+    } else {
+        make_jobs_at_once(app, &p, fault.as_ref(), &key, max_size)
+    };
     let ids: Vec<&str> = answers.iter().filter_map(|a| a.as_deref().ok()).collect();
     hold(app, &p, &ids).await;
     let st = app.shared.lock();
@@ -258,6 +225,183 @@ pub(crate) async fn upload(app: &App, p: Parsed, fault: Option<Fault>) -> Reply 
     array(&items)
 }
 
+/// The status a file is refused with before any work on it: one forced on its content
+/// (`Emulator::fail_content`), or -111 when it is larger than the size limit.
+fn refused_as_sent(
+    st: &State,
+    file: &crate::model::UploadedFile,
+    max_size: Option<u64>,
+) -> Option<(i32, String)> {
+    match st.content_faults.get(&file.hash) {
+        Some(forced) => Some(forced.clone()),
+        None if max_size.is_some_and(|m| file.size > m) => Some((-111, message(-111).into())),
+        None => None,
+    }
+}
+
+/// Per file: the new job's id, or the item refusing it.
+type Answers = Vec<Result<String, Item>>;
+
+/// Computes every result first (on the blocking pool), then makes the jobs, charging paid
+/// results only.
+async fn make_jobs_now(
+    app: &App,
+    p: &Parsed,
+    fault: Option<&Fault>,
+    key: &str,
+    max_size: Option<u64>,
+) -> Answers {
+    // Shrink all files at once on the blocking pool, then collect in request order.
+    let opts = options(p);
+    let mut prepared = Vec::with_capacity(p.files.len());
+    for (file, bytes) in &p.files {
+        let refused = refused_as_sent(&app.shared.lock(), file, max_size);
+        prepared.push(match refused {
+            Some((code, msg)) => Prep::Refused(code, msg),
+            None => {
+                let (bytes, opts) = (bytes.clone(), opts.clone());
+                Prep::Work(tokio::task::spawn_blocking(move || shrink(&bytes, &opts)))
+            }
+        });
+    }
+    let mut outcomes = Vec::with_capacity(prepared.len());
+    for prep in prepared {
+        outcomes.push(match prep {
+            Prep::Refused(code, msg) => Err((code, msg)),
+            Prep::Work(task) => match task.await {
+                Ok(Some(result)) => Ok(result),
+                _ => Err((-202, message(-202).to_owned())),
+            },
+        });
+    }
+
+    let timing = Timing::now(app);
+    // Per file: the new job's id, or the item refusing it.
+    let mut answers: Answers = Vec::with_capacity(outcomes.len());
+    {
+        let mut st = app.shared.lock();
+        for ((file, bytes), outcome) in p.files.iter().zip(outcomes) {
+            let refused =
+                |code: i32, msg: &str| Item::status(code, msg).with_original(None, Some(file.size));
+            answers.push(match outcome {
+                Err((code, msg)) => Err(refused(code, &msg)),
+                Ok(result) => {
+                    let made = Made {
+                        original: bytes.clone(),
+                        result,
+                        lossy_mode: opts.lossy,
+                    };
+                    make_job(&mut st, key, made, &timing, fault)
+                        .ok_or_else(|| refused(-403, message(-403)))
+                }
+            });
+        }
+    }
+    answers
+}
+
+/// Makes a job of every file on arrival, charging one credit each, and computes the results
+/// in the background (see the module doc).
+fn make_jobs_at_once(
+    app: &App,
+    p: &Parsed,
+    fault: Option<&Fault>,
+    key: &str,
+    max_size: Option<u64>,
+) -> Answers {
+    let opts = options(p);
+    let timing = Timing::now(app);
+    let mut st = app.shared.lock();
+    let mut answers = Vec::with_capacity(p.files.len());
+    for (file, bytes) in &p.files {
+        let refused =
+            |code: i32, msg: &str| Item::status(code, msg).with_original(None, Some(file.size));
+        let answer = match refused_as_sent(&st, file, max_size) {
+            Some((code, msg)) => Err(refused(code, &msg)),
+            None if st.credits_left(key) == Some(0) => Err(refused(-403, message(-403))),
+            None => {
+                if let Some(a) = st.keys.get_mut(key) {
+                    a.used += 1;
+                }
+                let id = st.next_job_id(&file.hash);
+                let job = Job {
+                    original: bytes.clone(),
+                    result: Shrunk::empty(),
+                    lossy_mode: opts.lossy,
+                    percent: "0".into(),
+                    polls_left: timing.polls_left,
+                    ready_at: timing.ready_at,
+                    timestamp: timing.timestamp.clone(),
+                    computed: false,
+                    error: None,
+                };
+                st.jobs.insert(id.clone(), job);
+                let shared = app.shared.clone();
+                let (bytes, opts, key, fault) =
+                    (bytes.clone(), opts.clone(), key.to_owned(), fault.cloned());
+                let job_id = id.clone();
+                tokio::spawn(async move { compute(shared, job_id, bytes, opts, key, fault).await });
+                Ok(id)
+            }
+        };
+        answers.push(answer);
+    }
+    answers
+}
+
+/// Computes one job's result in the background, one of the service's workers at a time,
+/// and settles its credit: a free result is refunded, an unreadable image too.
+async fn compute(
+    shared: std::sync::Arc<crate::state::Shared>,
+    id: String,
+    bytes: Bytes,
+    opts: ShrinkOptions,
+    key: String,
+    fault: Option<Fault>,
+) {
+    let _worker = shared.workers.acquire().await;
+    let original = bytes.clone();
+    let shrunk = {
+        let opts = opts.clone();
+        tokio::task::spawn_blocking(move || shrink(&bytes, &opts))
+            .await
+            .ok()
+            .flatten()
+    };
+    let mut st = shared.lock();
+    let paid = match shrunk {
+        Some(mut result) => {
+            match fault {
+                Some(Fault::Bigger) => result.make_bigger(&original),
+                Some(Fault::SmallExtra) => result.shrink_webp(),
+                _ => {}
+            }
+            let pct = percent(original.len(), result.primary(opts.lossy).len());
+            let paid = pct.parse::<f64>().unwrap_or(0.0) >= 5.0;
+            let Some(job) = st.jobs.get_mut(&id) else {
+                return; // forgotten meanwhile (`Fault::JobGone`)
+            };
+            job.result = result;
+            job.percent = pct;
+            job.computed = true;
+            paid
+        }
+        None => {
+            if let Some(job) = st.jobs.get_mut(&id) {
+                job.error = Some((-202, message(-202).to_owned()));
+                job.computed = true;
+            }
+            false
+        }
+    };
+    if !paid {
+        if let Some(a) = st.keys.get_mut(&key) {
+            a.used = a.used.saturating_sub(1);
+            a.free += 1;
+        }
+    }
+}
+
 /// Holds a request while its jobs are processing, for at most its `wait` seconds.
 pub(crate) async fn hold(app: &App, p: &Parsed, ids: &[&str]) {
     let wait = Duration::from_secs(u64::from(p.num("wait", 0).min(MAX_WAIT_SECS)));
@@ -268,19 +412,31 @@ pub(crate) async fn hold(app: &App, p: &Parsed, ids: &[&str]) {
             .map(|j| j.ready_at)
             .max()
     };
+    let until = Instant::now() + wait;
     if let Some(latest) = latest {
-        let until = latest.min(Instant::now() + wait);
-        tokio::time::sleep_until(until.into()).await;
+        tokio::time::sleep_until(latest.min(until).into()).await;
+    }
+    // Results computed in the background may still be under way.
+    let computing = || {
+        let st = app.shared.lock();
+        ids.iter()
+            .any(|id| st.jobs.get(*id).is_some_and(|j| !j.computed))
+    };
+    while Instant::now() < until && computing() {
+        tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
 
 /// One poll of a known job: `Fault::Bigger` changes its result, and it is one poll closer
 /// to ready.
 pub(crate) fn poll_job(base: &str, id: &str, job: &mut Job, fault: Option<&Fault>) -> Item {
-    if fault == Some(&Fault::Bigger) {
+    if fault == Some(&Fault::Bigger) && job.computed {
         let original = job.original.clone();
         job.result.make_bigger(&original);
         job.percent = percent(original.len(), job.result.primary(job.lossy_mode).len());
+    }
+    if fault == Some(&Fault::SmallExtra) && job.computed {
+        job.result.shrink_webp();
     }
     job.polls_left = job.polls_left.saturating_sub(1);
     job_item(base, id, job, false)

@@ -65,6 +65,24 @@ impl Shrunk {
         }
     }
 
+    /// A job whose result is still being computed.
+    pub fn empty() -> Shrunk {
+        Shrunk {
+            lossy: Bytes::new(),
+            lossless: Bytes::new(),
+            webp: None,
+            avif: None,
+        }
+    }
+
+    /// `Fault::SmallExtra`: the WebP (when one was asked for) becomes a valid 16×16 image,
+    /// whatever the size of the main result.
+    pub fn shrink_webp(&mut self) {
+        if self.webp.is_some() {
+            self.webp = Some(Bytes::from(crate::hostile::small_webp()));
+        }
+    }
+
     /// `Fault::Bigger`: the main results become the original plus trailing zeros. Decoders
     /// ignore data after the end marker, so the file still opens; only its size is wrong.
     pub fn make_bigger(&mut self, original: &[u8]) {

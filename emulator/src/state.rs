@@ -42,12 +42,18 @@ pub(crate) struct Job {
     /// When the job's processing ends (see [`State::processing`]).
     pub ready_at: Instant,
     pub timestamp: String,
+    /// False while the result is still being computed in the background (uploads answered
+    /// at once, see `reducer::upload`).
+    pub computed: bool,
+    /// The status the job answers instead of a result (its image turned out unreadable).
+    pub error: Option<(i32, String)>,
 }
 
 impl Job {
     /// Whether the job still answers Code 1.
     pub fn pending(&self) -> bool {
-        self.polls_left > 0 || Instant::now() < self.ready_at
+        self.error.is_none()
+            && (!self.computed || self.polls_left > 0 || Instant::now() < self.ready_at)
     }
 }
 
@@ -88,11 +94,14 @@ pub(crate) struct Domain {
 }
 
 /// The state plus lock-free counters, shared by the server and the test-facing handle.
-#[derive(Default)]
 pub(crate) struct Shared {
     state: Mutex<State>,
     in_flight: AtomicUsize,
     max_in_flight: AtomicUsize,
+    /// Bytes handed to clients by streamed bodies (`Fault::Oversize`, `Endless`, `Stall`).
+    pub streamed: std::sync::atomic::AtomicU64,
+    /// The service's workers: results computed in the background, this many at a time.
+    pub workers: tokio::sync::Semaphore,
 }
 
 /// Counts a request as in flight until dropped (also when its future is cancelled).
@@ -101,6 +110,18 @@ pub(crate) struct InFlight<'a>(&'a Shared);
 impl Drop for InFlight<'_> {
     fn drop(&mut self) {
         self.0.in_flight.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+impl Default for Shared {
+    fn default() -> Self {
+        Shared {
+            state: Mutex::default(),
+            in_flight: AtomicUsize::default(),
+            max_in_flight: AtomicUsize::default(),
+            streamed: std::sync::atomic::AtomicU64::default(),
+            workers: tokio::sync::Semaphore::new(2),
+        }
     }
 }
 

@@ -14,7 +14,7 @@ use crate::config::{Config, Mode};
 use crate::daemon::{self, Signals, GRACE};
 use crate::logging::{self, LogFormat};
 use crate::pipeline::batch::{self, Scope};
-use crate::pipeline::{Ctx, Shared, Tally};
+use crate::pipeline::{BatchError, Ctx, Shared, Tally};
 use crate::progress::Progress;
 use crate::scan::Leftovers;
 
@@ -155,12 +155,11 @@ async fn once_through(
     let work = batch::run(ctx.clone(), Scope::Folders(all, Leftovers::Remove));
     tokio::pin!(work);
     let mut stopped = false;
-    loop {
+    let end = loop {
         tokio::select! {
             end = &mut work => {
                 progress.finish().await;
-                end?;
-                break;
+                break end;
             }
             _ = signals.stop(), if !stopped => {
                 logging::warn("stopping: letting work in flight finish; pending results stay in the ledger");
@@ -168,8 +167,13 @@ async fn once_through(
                 stopped = true;
             }
         }
-    }
-    let code = summarize(&ctx.tally);
+    };
+    let fatal = match end {
+        Ok(_) => None,
+        Err(BatchError::Fatal(f)) => Some(f),
+        Err(BatchError::Failed(e)) => return Err(e),
+    };
+    let code = summarize(&ctx.tally, fatal);
     Ok(if stopped { code.max(1) } else { code })
 }
 
@@ -181,7 +185,9 @@ fn peak_memory() -> Option<u64> {
     Some(kib * 1024)
 }
 
-fn summarize(t: &Tally) -> i32 {
+/// Prints the summary; the exit code: 1 for a fatal condition (invalid key, no credits, a
+/// failing ledger) or failed files, else 0.
+fn summarize(t: &Tally, fatal: Option<crate::pipeline::Fatal>) -> i32 {
     let get = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Relaxed);
     // Files planned but never counted were not sent: a stop, an invalid key, no credits.
     let left = get(&t.planned).saturating_sub(t.files_done());
@@ -192,7 +198,7 @@ fn summarize(t: &Tally) -> i32 {
     if let Some(peak) = peak_memory() {
         tracing::debug!("peak memory: {} MiB", peak >> 20);
     }
-    if let Some(fatal) = t.fatal() {
+    if let Some(fatal) = fatal {
         println!("stopped: {}{queued}", t.line());
         logging::error(&format!("error: {fatal}"));
         return 1;

@@ -10,7 +10,8 @@
 //! - **signals**: SIGINT/SIGTERM stop taking work, let what is in flight finish (bounded by
 //!   [`GRACE`]) and exit 0; pending jobs stay in the ledger. SIGHUP reloads the config.
 //! - **finished batches**: deferred paths go back to the settler; pending results schedule
-//!   a re-poll; an invalid key stops the daemon (exit 1).
+//!   a re-poll; a batch's [`Fatal`] is matched on: an invalid key or a failing ledger stops
+//!   the daemon (exit 1), credits that do not come back pause it until the next reconcile.
 //!
 //! Batches run side by side (at most `concurrency` for changes, one reconcile at a time);
 //! the pipeline's claims keep two batches from paying for the same content (G4).
@@ -30,7 +31,7 @@ use tokio::task::JoinSet;
 use crate::config::Config;
 use crate::ledger::State;
 use crate::pipeline::batch::{self, BatchEnd, Scope};
-use crate::pipeline::{follow, Ctx, Halt, Shared, Tally};
+use crate::pipeline::{follow, BatchError, Ctx, Fatal, Shared, Tally};
 use crate::scan::{self, Leftovers};
 use crate::watch::{self, Change};
 use control::{Command, Control};
@@ -51,7 +52,7 @@ enum Kind {
     Walk,
 }
 
-type Finished = (Arc<Ctx>, anyhow::Result<BatchEnd>);
+type Finished = (Arc<Ctx>, Result<BatchEnd, BatchError>);
 
 struct Daemon {
     config: Arc<Config>,
@@ -78,7 +79,7 @@ struct Daemon {
     _dashboard: Option<crate::dashboard::Server>,
 }
 
-/// Runs until a stop signal (exit code 0) or an invalid key (1).
+/// Runs until a stop signal (exit code 0), an invalid key or a failing ledger (1).
 pub async fn run(
     config: Arc<Config>,
     shared: Arc<Shared>,
@@ -355,29 +356,37 @@ impl Daemon {
             // and the batch's context (its claims) is dropped after this.
             self.trim_at = Some(Instant::now() + TRIM_AFTER);
         }
+        log_tally(&ctx.tally);
+        if Tally::get(&ctx.tally.pending) > 0 {
+            let at = Instant::now() + self.config.network.poll_interval;
+            self.repoll_at = Some(self.repoll_at.map_or(at, |t| t.min(at)));
+        }
         match end {
             Ok(end) => {
                 if kind == Some(Kind::Reconcile) {
                     self.control.scanned();
+                }
+                if Tally::get(&ctx.tally.uploads) > 0 {
+                    self.control.set_out_of_credits(false);
                 }
                 let now = Instant::now();
                 for p in end.deferred {
                     self.settler.touch(p, now);
                 }
             }
-            Err(e) => tracing::error!("{e:#}"),
-        }
-        log_tally(&ctx.tally);
-        if Tally::get(&ctx.tally.pending) > 0 {
-            let at = Instant::now() + self.config.network.poll_interval;
-            self.repoll_at = Some(self.repoll_at.map_or(at, |t| t.min(at)));
-        }
-        match ctx.tally.halt() {
-            Some((Halt::Key, message)) => {
+            // Nothing will work until the user fixes the key: stop (exit 1).
+            Err(BatchError::Fatal(Fatal::InvalidKey(message))) => {
                 eprintln!("error: {message}");
                 return Some(1);
             }
-            Some((Halt::Credits, message)) => {
+            // Nothing can be recorded: sending more could pay twice. Stop (exit 1); a
+            // service manager restarts the agent once the disk is fixed.
+            Err(BatchError::Fatal(fatal @ Fatal::Ledger(_))) => {
+                eprintln!("error: {fatal}; stopping");
+                return Some(1);
+            }
+            // Uploads wait for credits; the next reconcile tries again.
+            Err(BatchError::Fatal(Fatal::NoCredits(message))) => {
                 self.control.set_out_of_credits(true);
                 tracing::warn!(
                     "{message}; trying again in {} minutes",
@@ -385,8 +394,8 @@ impl Daemon {
                 );
                 self.next_reconcile = self.next_reconcile.min(Instant::now() + CREDITS_RETRY);
             }
-            None if Tally::get(&ctx.tally.uploads) > 0 => self.control.set_out_of_credits(false),
-            None => {}
+            // This batch only: its files are looked at again by the next reconcile.
+            Err(BatchError::Failed(e)) => tracing::error!("{e:#}"),
         }
         None
     }

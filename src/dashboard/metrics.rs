@@ -162,8 +162,8 @@ mod tests {
     /// histogram's buckets grow up to its count.
     #[test]
     fn the_exposition_is_valid_text_format_with_the_prefix_everywhere() {
-        observe::<()>(Call::Upload, Instant::now(), &Ok(()));
-        observe::<()>(
+        observe::<(), ApiError>(Call::Upload, Instant::now(), &Ok(()));
+        observe::<(), ApiError>(
             Call::Upload,
             Instant::now(),
             &Err(ApiError::OutOfCredits("x".into())),

@@ -180,6 +180,27 @@ impl Ledger {
         Ok(())
     }
 
+    /// Records the jobs of one upload reply and marks their files `pending`, in one
+    /// transaction: after a crash either every job of the reply is known, or none is.
+    pub fn record_jobs(&mut self, jobs: &[(Job, Vec<PathBuf>)]) -> Result<()> {
+        self.transaction(|tx| {
+            let mut put = tx.prepare_cached(
+                "INSERT OR REPLACE INTO jobs (orig_hash, profile, original_url, sent) VALUES (?1, ?2, ?3, ?4)",
+            )?;
+            let mut state = tx.prepare_cached(
+                "UPDATE files SET state = 'pending', reason = NULL, updated = ?1 WHERE path = ?2",
+            )?;
+            let t = now();
+            for (job, paths) in jobs {
+                put.execute(params![job.orig_hash, job.profile, job.original_url, t])?;
+                for p in paths {
+                    state.execute(params![t, bytes(p)])?;
+                }
+            }
+            Ok(())
+        })
+    }
+
     pub fn delete_job(&self, orig_hash: &str, profile: &str) -> Result<()> {
         self.conn.execute(
             "DELETE FROM jobs WHERE orig_hash = ?1 AND profile = ?2",

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 
-use super::{follow, Ctx};
+use super::{follow, BatchError, Ctx};
 use crate::ledger::{FileRow, Ledger};
 use crate::scan::{self, Leftovers};
 
@@ -30,9 +30,13 @@ pub struct BatchEnd {
     pub deferred: Vec<PathBuf>,
 }
 
-pub async fn run(ctx: Arc<Ctx>, scope: Scope) -> anyhow::Result<BatchEnd> {
+/// Runs one batch. A [`BatchError::Fatal`] stops (or pauses) the agent; the counts of what
+/// was done before are in `ctx.tally` either way.
+pub async fn run(ctx: Arc<Ctx>, scope: Scope) -> Result<BatchEnd, BatchError> {
     let config = ctx.config.clone();
-    let scanned = tokio::task::spawn_blocking(move || scan(&config, scope)).await??;
+    let scanned = tokio::task::spawn_blocking(move || scan(&config, scope))
+        .await
+        .map_err(anyhow::Error::from)??;
     let Scanned {
         roots,
         skip,
@@ -51,7 +55,8 @@ pub async fn run(ctx: Arc<Ctx>, scope: Scope) -> anyhow::Result<BatchEnd> {
             }
             Ok(n)
         })
-        .await??
+        .await
+        .map_err(anyhow::Error::from)??
     };
     let mut end = BatchEnd { deferred: changing };
     ctx.tally.expect(todo);
@@ -77,7 +82,8 @@ pub async fn run(ctx: Arc<Ctx>, scope: Scope) -> anyhow::Result<BatchEnd> {
                         .collect();
                     Ok((super::plan(&ctx, vec![(folder, rows)])?, last, full))
                 })
-                .await??
+                .await
+                .map_err(anyhow::Error::from)??
             };
             ctx.tally
                 .unexpect((plan.deferred.len() + plan.passed) as u64);

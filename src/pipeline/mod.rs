@@ -197,17 +197,6 @@ pub struct Tally {
     /// Files this batch expects to have counted when it ends (see [`Tally::expect`]); read
     /// by progress displays, 0 until the plan is made.
     pub planned: AtomicU64,
-    /// A condition that stopped the run early (invalid key, no credits).
-    pub fatal: Mutex<Option<(Halt, String)>>,
-}
-
-/// Why a run stopped sending work.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Halt {
-    /// The service refused the key: nothing will work until the config changes.
-    Key,
-    /// No credits left: uploads can resume once credits are added.
-    Credits,
 }
 
 impl Tally {
@@ -266,18 +255,51 @@ impl Tally {
             crate::status::human_bytes(saved)
         )
     }
+}
 
-    pub fn set_fatal(&self, halt: Halt, message: String) {
-        let mut f = self.fatal.lock().unwrap_or_else(|p| p.into_inner());
-        if f.is_none() {
-            *f = Some((halt, message));
+/// A condition that stops the agent sending work; every batch that meets one ends with it.
+/// The daemon's reaction to each is in ARCHITECTURE.md ("Errors"); `run --once` exits 1.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Fatal {
+    /// The service refused the key (-401): nothing will work until the config changes.
+    #[error("{0}")]
+    InvalidKey(String),
+    /// Credits ran out (-403, -301) and did not come back within `credits_wait_secs`;
+    /// uploads can resume once credits are added.
+    #[error("{0}")]
+    NoCredits(String),
+    /// The ledger cannot be written or read (a full or read-only disk, a damaged file):
+    /// nothing more may be sent, since its reply could not be recorded (G4).
+    #[error("the ledger failed: {0}")]
+    Ledger(String),
+}
+
+/// Why a batch ended early.
+#[derive(Debug, thiserror::Error)]
+pub enum BatchError {
+    /// Stop (or pause) the agent: see [`Fatal`].
+    #[error(transparent)]
+    Fatal(#[from] Fatal),
+    /// This batch failed (a folder could not be scanned, a task panicked); others go on
+    /// and the next reconcile looks again.
+    #[error("{0:#}")]
+    Failed(anyhow::Error),
+}
+
+impl From<anyhow::Error> for BatchError {
+    /// A ledger failure anywhere in the chain is fatal; anything else ends this batch only.
+    fn from(e: anyhow::Error) -> Self {
+        if e.chain().any(|c| c.is::<crate::ledger::LedgerError>()) {
+            BatchError::Fatal(Fatal::Ledger(format!("{e:#}")))
+        } else {
+            BatchError::Failed(e)
         }
     }
-    pub fn fatal(&self) -> Option<String> {
-        self.halt().map(|(_, m)| m)
-    }
-    pub fn halt(&self) -> Option<(Halt, String)> {
-        self.fatal.lock().unwrap_or_else(|p| p.into_inner()).clone()
+}
+
+impl From<crate::ledger::LedgerError> for BatchError {
+    fn from(e: crate::ledger::LedgerError) -> Self {
+        BatchError::Fatal(Fatal::Ledger(e.to_string()))
     }
 }
 
@@ -302,9 +324,9 @@ impl Work {
 }
 
 /// Processes everything the plan holds with the configured backend.
-pub async fn process(ctx: Arc<Ctx>, plan: Plan) -> anyhow::Result<()> {
+pub async fn process(ctx: Arc<Ctx>, plan: Plan) -> Result<(), BatchError> {
     match ctx.config.backend {
-        BackendKind::Local => local::run(ctx, plan.works).await,
+        BackendKind::Local => Ok(local::run(ctx, plan.works).await?),
         BackendKind::Shortpixel => remote::run(ctx, plan.works, plan.polls).await,
     }
 }

@@ -364,23 +364,6 @@ fn a_second_instance_on_the_same_ledger_is_refused_with_the_pid() {
     stop(d);
 }
 
-/// The uploads of contents sent more than once, with how each request was answered.
-fn repeated_uploads(emu: &Emulator) -> String {
-    let mut seen = std::collections::BTreeMap::<String, Vec<String>>::new();
-    for r in upload_requests(emu) {
-        for f in &r.files {
-            seen.entry(f.hash.clone()).or_default().push(format!(
-                "http={} codes={:?} fault={:?}",
-                r.http_status, r.codes, r.fault
-            ));
-        }
-    }
-    seen.into_iter()
-        .filter(|(_, v)| v.len() > 1)
-        .map(|(h, v)| format!("{h}: {v:?}\n"))
-        .collect()
-}
-
 /// A tiny deterministic generator, seeded per run and printed, so a failure can be replayed.
 fn xorshift(state: &mut u64) -> u64 {
     *state ^= *state << 13;
@@ -393,12 +376,10 @@ fn xorshift(state: &mut u64) -> u64 {
 fn g1_g2_g4_kill_9_at_random_moments_loses_nothing_and_pays_little() {
     let emu = Emulator::start_with_key(KEY, 10_000);
     emu.pending_polls(1);
-    // Slow enough that the run spans the kills: 30 requests of 10 files, 200 ms each.
-    emu.inject(
-        Endpoint::Upload,
-        Fault::Delay(Duration::from_millis(200)),
-        10_000,
-    );
+    // Slow enough that the run spans the kills: each job takes 6 s, and uploads are
+    // answered at once (as with wait = 0), so kills land in uploads, in the wait for
+    // results, and in downloads and writes. See pay_once.rs for the default concurrency.
+    emu.processing_time(Duration::from_secs(6));
     let env = TestEnv::new();
     // One request in flight at a time, so a kill can cost at most one batch of 10. The
     // last `run --once` must collect every result however busy the machine: with the
@@ -421,38 +402,18 @@ fn g1_g2_g4_kill_9_at_random_moments_loses_nothing_and_pays_little() {
         .as_nanos() as u64
         | 1;
     eprintln!("kill -9 loop seed: {seed}");
-    // Kill until 20 kills have landed while work remained (kills after the work is done
-    // prove little), then finish.
-    let (mut kills, mut during_work) = (0usize, 0);
-    while during_work < 20 {
-        assert!(
-            kills < 80,
-            "the work ended before 20 kills could land in it"
-        );
-        // Alternate between results that are ready at once (kills land in downloads and
-        // writes) and results that stay pending (kills land between upload and poll).
-        emu.pending_polls((kills % 2) as u32);
-        let d = env.spawn(&["run"]);
-        std::thread::sleep(Duration::from_millis(100 + xorshift(&mut seed) % 400));
-        d.kill9();
-        kills += 1;
-        check_every_file_whole(&env, &originals);
-        let done = originals.iter().filter(|(p, o)| read(p) != *o).count();
-        if done < originals.len() {
-            during_work += 1;
-        }
-        eprintln!("kill {kills}: {done} optimized, {} uploads", emu.uploads());
-    }
+    // Alternate between results that are ready at once (kills land in downloads and
+    // writes) and results that stay pending (kills land between upload and poll).
+    let kills = kill_loop(&env, &emu, &originals, 20, |kill| {
+        emu.pending_polls((kill % 2) as u32);
+        Duration::from_millis(100 + xorshift(&mut seed) % 400)
+    });
     env.run_once().expect_code(0);
     check_every_file_whole(&env, &originals);
     for (p, orig) in &originals {
         assert!(optimized(&env, p, orig), "{} not optimized", p.display());
     }
-    let leftovers: Vec<_> = files_under(&env.photos())
-        .into_iter()
-        .filter(|p| p.to_string_lossy().contains(".spa-tmp-"))
-        .collect();
-    assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
+    assert_no_temp_files(&env.photos());
     let unique = originals.len();
     assert!(
         emu.uploads() <= unique + kills * 10,
@@ -460,27 +421,6 @@ fn g1_g2_g4_kill_9_at_random_moments_loses_nothing_and_pays_little() {
         emu.uploads(),
         log_summary(&emu)
     );
-}
-
-/// Every file is wholly original or wholly optimized, and an optimized one has its original
-/// in the backups, byte for byte.
-fn check_every_file_whole(env: &TestEnv, originals: &[(std::path::PathBuf, Vec<u8>)]) {
-    for (p, orig) in originals {
-        let now = read(p);
-        if now == *orig {
-            continue;
-        }
-        if let Err(e) = decode_bytes(&now) {
-            panic!("{} is neither original nor a whole image: {e}", p.display());
-        }
-        let backup = env.backup_of(&blake3::hex(orig));
-        assert_eq!(
-            read(&backup),
-            *orig,
-            "{} was replaced but its backup is not the original",
-            p.display()
-        );
-    }
 }
 
 #[test]

@@ -483,3 +483,70 @@ fn g7_text_file_named_like_a_jpeg_is_recorded_by_name_with_a_reason() {
         "status names neither in text nor in JSON the file that was not processed:\n{human}\n{status}"
     );
 }
+
+#[test]
+fn every_code_on_a_long_poll_has_its_reaction_and_only_a_lost_job_is_uploaded_again() {
+    let emu = Emulator::start_with_key(KEY, 1000);
+    // The service answers uploads at once and takes a second; polls may be held 20 s.
+    emu.processing_time(Duration::from_secs(1));
+    for fault in [
+        Fault::Http(503),
+        Fault::Drop,
+        refuse(-404, "queue full"),
+        refuse(-500, "maintenance"),
+        item_error(-403, "Quota exceeded"),
+        item_error(-305, "Internal API error"),
+        Fault::JobGone,
+    ] {
+        emu.inject(Endpoint::Poll, fault, 1);
+    }
+    let env = TestEnv::new();
+    env.configure(
+        &Config::emulator(&emu)
+            .net("server_wait_secs", "20")
+            .net("max_retries", "6"),
+    );
+    let files: Vec<_> = (0..5)
+        .map(|i| env.add_jpeg(&format!("{i}.jpg"), 100, 80, 60 + i))
+        .collect();
+    let originals: Vec<_> = files.iter().map(|p| read(p)).collect();
+
+    env.run_once().expect_code(0);
+
+    let polls: Vec<_> = emu
+        .requests()
+        .into_iter()
+        .filter(|r| r.endpoint == Endpoint::Poll)
+        .collect();
+    // Which jobs the service said were gone: their URLs name the content's hash.
+    let gone = |hash: &str| {
+        polls
+            .iter()
+            .flat_map(|p| p.urls.iter().zip(&p.codes))
+            .filter(|(url, code)| **code == -102 && url.contains(&hash[..12]))
+            .count()
+    };
+    for (path, original) in files.iter().zip(&originals) {
+        assert_optimized_in_place(&env, path, original);
+        let h = blake3::hex(original);
+        // Every other code asks about the same job again; only -102 (the job is gone)
+        // calls for a new upload, one per -102.
+        assert_eq!(emu.uploads_of(&h), 1 + gone(&h), "{}", log_summary(&emu));
+    }
+    assert!(
+        polls.iter().any(|p| p.codes.contains(&-102)),
+        "{}",
+        log_summary(&emu)
+    );
+    assert!(
+        polls.iter().any(|p| p.urls.len() > 1),
+        "the jobs were never asked about together:\n{}",
+        log_summary(&emu)
+    );
+    assert!(
+        polls
+            .iter()
+            .all(|p| p.fields.get("wait").map(String::as_str) == Some("20")),
+        "polls must let the service hold them"
+    );
+}

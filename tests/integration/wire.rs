@@ -1,5 +1,6 @@
 //! What the agent puts on the wire (SPEC §4, wire notes): uploads batched several files a
-//! request but never more than 10, `file_paths` as opaque ids that leak no local path, the
+//! request (to a service far enough away that one file per round trip would be slow; a
+//! nearby one gets one file at a time, so a crash costs at most one) but never more than 10, `file_paths` as opaque ids that leak no local path, the
 //! key sent as the `key` field, and `concurrency` really meaning requests in parallel.
 
 use std::collections::BTreeSet;
@@ -13,6 +14,7 @@ use crate::support::*;
 #[test]
 fn uploads_are_batched_but_never_more_than_ten_files_a_request() {
     let emu = Emulator::start_with_key(KEY, 1000);
+    emu.latency(Duration::from_millis(60));
     let env = TestEnv::new();
     env.configure(&Config::emulator(&emu));
     let hashes: BTreeSet<String> = (0..25)

@@ -68,11 +68,11 @@ impl Metrics {
 }
 
 /// Records one call that started at `started` and ended with `result`.
-pub fn observe<T>(call: Call, started: Instant, result: &Result<T, ApiError>) {
+pub fn observe<T, E: Outcome>(call: Call, started: Instant, result: &Result<T, E>) {
     let secs = started.elapsed().as_secs_f64();
     let outcome = match result {
         Ok(_) => "ok",
-        Err(e) => outcome_of(e),
+        Err(e) => e.outcome(),
     };
     METRICS.with(|c| {
         *c.calls.entry((call, outcome)).or_default() += 1;
@@ -92,6 +92,35 @@ pub fn api_error(code: i64) {
     METRICS.with(|c| *c.api_errors.entry(code).or_default() += 1);
 }
 
+/// The `outcome` label of a failed call.
+pub trait Outcome {
+    fn outcome(&self) -> &'static str;
+}
+
+impl Outcome for ApiError {
+    fn outcome(&self) -> &'static str {
+        outcome_of(self)
+    }
+}
+
+impl Outcome for crate::optimize::shortpixel::UploadError {
+    fn outcome(&self) -> &'static str {
+        match self {
+            Self::Api { error, .. } => outcome_of(error),
+            Self::File { .. } => "file_changed",
+        }
+    }
+}
+
+impl Outcome for crate::optimize::shortpixel::DownloadError {
+    fn outcome(&self) -> &'static str {
+        match self {
+            Self::Api(e) => outcome_of(e),
+            Self::TooLong(_) => "too_long",
+        }
+    }
+}
+
 fn outcome_of(e: &ApiError) -> &'static str {
     match e {
         ApiError::Transient(_) => "transient",
@@ -101,7 +130,7 @@ fn outcome_of(e: &ApiError) -> &'static str {
         ApiError::FileRejected { .. } => "rejected",
         ApiError::JobGone => "job_gone",
         ApiError::Expired => "expired",
-        ApiError::Fatal(_) => "error",
+        ApiError::Refused(_) => "refused",
     }
 }
 

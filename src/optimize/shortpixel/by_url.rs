@@ -30,7 +30,7 @@ impl Client {
         refresh: bool,
     ) -> Result<Vec<Item>, ApiError> {
         if urls.is_empty() || urls.len() > MAX_URLS {
-            return Err(ApiError::Fatal(format!(
+            return Err(ApiError::Refused(format!(
                 "a by-URL request takes 1 to {MAX_URLS} URLs, not {}",
                 urls.len()
             )));
@@ -38,7 +38,7 @@ impl Client {
         let mut body = self.json_body(s, wait);
         body.insert("refresh".into(), u8::from(refresh).into());
         body.insert("urllist".into(), urls.into());
-        self.post_json("reducer.php", body).await
+        self.post_json("reducer.php", body, wait).await
     }
 }
 

@@ -1,14 +1,21 @@
-//! The ShortPixel backend: the wire format, the HTTP client, and what each status code
-//! means for the agent (SPEC §4). The pipeline decides what to do with a file; this module
-//! only tells it which kind of failure happened.
+//! The ShortPixel backend: the wire format (`wire`), the HTTP client (`client`; uploads in
+//! `upload`, the Reducer by URL in `by_url`), bytes on the wire with bounds (`stream`),
+//! failures on the way in words (`transport`), G8 for text from elsewhere (`scrub`), the CDN
+//! domain API (`domain`), and what each status code means for the agent (SPEC §4). The
+//! pipeline decides what to do with a file; this module only tells it which kind of failure
+//! happened.
 
 pub mod by_url;
 pub mod client;
 pub mod domain;
 pub mod scrub;
+pub mod stream;
+pub mod transport;
+pub mod upload;
 pub mod wire;
 
-pub use client::{retry, Client, Credits, UploadFile};
+pub use client::{Client, Credits, DownloadError};
+pub use upload::{Sent, UploadError, UploadFile};
 
 /// Every failure the service can report, grouped by the reaction it calls for.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -35,9 +42,10 @@ pub enum ApiError {
     /// A download URL expired (-302): poll the job again for fresh URLs.
     #[error("the download link expired")]
     Expired,
-    /// A request the service will never accept as sent.
+    /// An answer the agent cannot use (HTTP 4xx, a redirect, a proxy refusing): this request
+    /// failed, and sending it again now would fail the same way.
     #[error("{0}")]
-    Fatal(String),
+    Refused(String),
 }
 
 impl ApiError {
@@ -57,7 +65,7 @@ impl ApiError {
             }
             -102 | -106 => ApiError::JobGone,
             -302 => ApiError::Expired,
-            -107 => ApiError::Fatal(format!("ShortPixel refused the request: {m} ({code})")),
+            -107 => ApiError::Refused(format!("ShortPixel refused the request: {m} ({code})")),
             _ => ApiError::FileRejected { code, message: m },
         }
     }
@@ -67,7 +75,7 @@ impl ApiError {
             429 | 500..=599 | 408 => {
                 ApiError::Transient(format!("ShortPixel answered HTTP {status}"))
             }
-            _ => ApiError::Fatal(format!("ShortPixel answered HTTP {status}")),
+            _ => ApiError::Refused(format!("ShortPixel answered HTTP {status}")),
         }
     }
 

@@ -88,6 +88,12 @@ impl Config {
         self
     }
 
+    /// Points the agent at another base URL (e.g. `https://` on a plain-HTTP server).
+    pub fn api_url(mut self, url: &str) -> Config {
+        self.api_url = Some(url.to_owned());
+        self
+    }
+
     /// No `api_key` line (the key comes from env or `api_key_file`, or there is none).
     pub fn no_key_line(mut self) -> Config {
         self.api_key = None;
@@ -98,6 +104,12 @@ impl Config {
     pub fn set(mut self, key: &str, toml_value: &str) -> Config {
         self.top.retain(|l| !l.starts_with(&format!("{key} =")));
         self.top.push(format!("{key} = {toml_value}"));
+        self
+    }
+
+    /// Removes a top-level key, so the agent's default applies.
+    pub fn unset(mut self, key: &str) -> Config {
+        self.top.retain(|l| !l.starts_with(&format!("{key} =")));
         self
     }
 

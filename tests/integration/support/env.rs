@@ -1,8 +1,8 @@
 //! `TestEnv`: one temporary tree per test (config, photos, ledger, backups) and the real
 //! agent binary spawned against it with a hard timeout.
 //!
-//! Every run is hermetic: `SHORTPIXEL_API_KEY` and `SHORTPIXEL_AGENT_CONFIG` are removed
-//! unless a test passes them, and HOME/XDG dirs point inside the temp tree, so nothing the
+//! Every run is hermetic: `SHORTPIXEL_API_KEY`, `SHORTPIXEL_AGENT_CONFIG` and the proxy
+//! variables are removed unless a test passes them, and HOME/XDG dirs point inside the temp tree, so nothing the
 //! agent defaults to can touch the developer's real config or data.
 
 use std::collections::BTreeMap;
@@ -195,6 +195,15 @@ impl TestEnv {
             .env_remove("RUST_LOG")
             .env_remove("SHORTPIXEL_AGENT_LOG_FORMAT")
             .env_remove("NOTIFY_SOCKET")
+            // A proxy of the developer's must not sit between the agent and the emulator.
+            .env_remove("HTTP_PROXY")
+            .env_remove("http_proxy")
+            .env_remove("HTTPS_PROXY")
+            .env_remove("https_proxy")
+            .env_remove("ALL_PROXY")
+            .env_remove("all_proxy")
+            .env_remove("NO_PROXY")
+            .env_remove("no_proxy")
             // `cargo test` passes this on; with it the agent's hints would say `cargo run`.
             .env_remove("CARGO_PKG_NAME")
             .env("SHORTPIXEL_AGENT_LOG", &self.log)

@@ -136,6 +136,23 @@ pub fn log_summary(emu: &Emulator) -> String {
         .collect()
 }
 
+/// The uploads of contents sent more than once, with how each request was answered.
+pub fn repeated_uploads(emu: &Emulator) -> String {
+    let mut seen = std::collections::BTreeMap::<String, Vec<String>>::new();
+    for r in upload_requests(emu) {
+        for f in &r.files {
+            seen.entry(f.hash.clone()).or_default().push(format!(
+                "http={} codes={:?} fault={:?}",
+                r.http_status, r.codes, r.fault
+            ));
+        }
+    }
+    seen.into_iter()
+        .filter(|(_, v)| v.len() > 1)
+        .map(|(h, v)| format!("{h}: {v:?}\n"))
+        .collect()
+}
+
 /// Asserts that the file at `path` still has content `hash`.
 #[track_caller]
 pub fn assert_untouched(path: &Path, original_hash: &str) {
@@ -174,6 +191,69 @@ pub fn assert_optimized_in_place(env: &TestEnv, path: &Path, original: &[u8]) {
         backup.display(),
         path.display()
     );
+}
+
+/// Every file is wholly original or wholly optimized, and an optimized one has its original
+/// in the backups, byte for byte.
+#[track_caller]
+pub fn check_every_file_whole(env: &TestEnv, originals: &[(std::path::PathBuf, Vec<u8>)]) {
+    for (p, orig) in originals {
+        let now = read(p);
+        if now == *orig {
+            continue;
+        }
+        if let Err(e) = images::decode_bytes(&now) {
+            panic!("{} is neither original nor a whole image: {e}", p.display());
+        }
+        let backup = env.backup_of(&blake3::hex(orig));
+        assert_eq!(
+            read(&backup),
+            *orig,
+            "{} was replaced but its backup is not the original",
+            p.display()
+        );
+    }
+}
+
+/// Runs the daemon and kills it (SIGKILL) after `lifetime(kill number)` each time, until
+/// `during_work` kills have landed while some original was not optimized yet (kills after
+/// the work is done prove little; at most four times as many in all). Every file is checked
+/// whole after each kill. Returns the number of kills.
+pub fn kill_loop(
+    env: &TestEnv,
+    emu: &Emulator,
+    originals: &[(std::path::PathBuf, Vec<u8>)],
+    during_work: usize,
+    mut lifetime: impl FnMut(usize) -> Duration,
+) -> usize {
+    let (mut kills, mut landed) = (0usize, 0);
+    while landed < during_work {
+        assert!(
+            kills < during_work * 4,
+            "the work ended before {during_work} kills could land in it"
+        );
+        let d = env.spawn(&["run"]);
+        std::thread::sleep(lifetime(kills));
+        d.kill9();
+        kills += 1;
+        check_every_file_whole(env, originals);
+        let done = originals.iter().filter(|(p, o)| read(p) != *o).count();
+        if done < originals.len() {
+            landed += 1;
+        }
+        eprintln!("kill {kills}: {done} optimized, {} uploads", emu.uploads());
+    }
+    kills
+}
+
+/// No temporary file of the agent's is left under `dir`.
+#[track_caller]
+pub fn assert_no_temp_files(dir: &Path) {
+    let leftovers: Vec<_> = files_under(dir)
+        .into_iter()
+        .filter(|p| p.to_string_lossy().contains(".spa-tmp-"))
+        .collect();
+    assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
 }
 
 /// A name the agent's own temporary files carry (see `output::temp_name`): the keyed hash

@@ -1,0 +1,306 @@
+//! Running works through ShortPixel: **upload, record, then wait**.
+//!
+//! 1. *Upload* (`send.rs`): works go out in requests of one settings profile, streamed
+//!    from disk, with `wait = 0`, so the service answers at once. The `concurrency` transfer
+//!    slots are held while bytes move, never while the service works.
+//! 2. *Record* (`send.rs`): the reply's OriginalURLs are written to the ledger in one
+//!    transaction before anything else is done with them. From then on a crash costs no
+//!    credit: the next start polls those jobs (G4). What a crash can still cost is the files
+//!    whose bytes reached the service while their reply was not recorded yet; that set is
+//!    kept as small as the round trip allows (`send::Unrecorded`).
+//! 3. *Wait* (`poll.rs`): recorded jobs are asked about by OriginalURL, many per request,
+//!    with a long `wait` so the service answers when they are done.
+//! 4. *Deliver* (`download.rs`): finished jobs are downloaded (never past their announced
+//!    size), verified (G6, extras too) and applied; a job is forgotten only once its result
+//!    is durable (`apply::Applied::durable`), so a paid result is never dropped.
+//!
+//! What each answer means is decided in one place (`answer.rs`), and so is every retry
+//! (`reply.rs`):
+//! [`Flow::try_again`] says whether the next try asks about the same job (free) or uploads
+//! again (a new job, which may cost a credit). Credits running out pause every upload behind
+//! one api-status watch (`credits.rs`). An invalid key, credits that do not return and a
+//! failing ledger end the batch with a [`Fatal`] the daemon matches on.
+//!
+//! One task (`Flow::drive`) owns all the state; uploads, polls, downloads and the credit
+//! watch run as tasks that report back as [`Event`]s. Ledger writes and file reads run on
+//! the blocking pool.
+
+mod answer;
+mod credits;
+mod download;
+mod poll;
+mod reply;
+mod send;
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+use super::{BatchError, Ctx, Fatal, Tally, Work};
+use crate::config::{FolderSettings, Network};
+use crate::ledger::State;
+use crate::optimize::shortpixel::{wire::Item, ApiError, Client};
+
+/// What every task of one batch shares.
+struct Remote {
+    ctx: Arc<Ctx>,
+    client: Client,
+    net: Network,
+    /// Transfer slots: at most `concurrency` bodies moving at once.
+    slots: Arc<Semaphore>,
+}
+
+impl Remote {
+    fn settings(&self, w: &Work) -> &FolderSettings {
+        &self.ctx.folder(w.folder).settings
+    }
+
+    /// Runs a ledger write (or any blocking step) on the blocking pool.
+    async fn blocking<T: Send + 'static>(
+        self: &Arc<Self>,
+        f: impl FnOnce(&Ctx) -> anyhow::Result<T> + Send + 'static,
+    ) -> anyhow::Result<T> {
+        let me = self.clone();
+        tokio::task::spawn_blocking(move || f(&me.ctx)).await?
+    }
+}
+
+/// A recorded job waiting for its result.
+struct Job {
+    work: Work,
+    url: String,
+    /// Not asked about before this.
+    due: Instant,
+}
+
+/// What a task reports back to the flow.
+enum Event {
+    Sent(send::Outcome),
+    Polled {
+        jobs: Vec<Job>,
+        out: Result<Vec<Item>, ApiError>,
+    },
+    Delivered {
+        work: Work,
+        url: String,
+        out: anyhow::Result<download::Delivery>,
+    },
+    Credits(Result<bool, ApiError>),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Credits {
+    Fine,
+    /// Uploads paused while api-status is watched.
+    Checking,
+}
+
+struct Flow {
+    r: Arc<Remote>,
+    /// Works to upload, each not before its instant (a backoff).
+    queue: VecDeque<(Work, Instant)>,
+    jobs: Vec<Job>,
+    tasks: JoinSet<Event>,
+    unrecorded: send::Unrecorded,
+    polls_out: usize,
+    credits: Credits,
+    halt: Option<Fatal>,
+    stopping: bool,
+    deadline: Instant,
+    /// Works not sent (the agent is stopping, or halted): left queued for the next run.
+    left: Vec<Work>,
+}
+
+/// Processes `works` (to upload) and `polls` (jobs recorded earlier) to the end, or until a
+/// fatal condition, a stop request, or `pending_wait`.
+pub async fn run(
+    ctx: Arc<Ctx>,
+    works: Vec<Work>,
+    polls: Vec<(Work, String)>,
+) -> Result<(), BatchError> {
+    let key = ctx
+        .config
+        .api_key
+        .clone()
+        .expect("the shortpixel backend is only chosen with a key");
+    let net = ctx.config.network.clone();
+    let client = Client::new(&ctx.config.api_url, key, &net).map_err(anyhow::Error::from)?;
+    let now = Instant::now();
+    let r = Arc::new(Remote {
+        slots: Arc::new(Semaphore::new(ctx.config.concurrency)),
+        ctx,
+        client,
+        net,
+    });
+    let mut flow = Flow {
+        queue: works.into_iter().map(|w| (w, now)).collect(),
+        jobs: polls
+            .into_iter()
+            .map(|(work, url)| Job {
+                work,
+                url,
+                due: now,
+            })
+            .collect(),
+        tasks: JoinSet::new(),
+        unrecorded: send::Unrecorded::new(r.ctx.config.concurrency, r.net.max_batch_files),
+        polls_out: 0,
+        credits: Credits::Fine,
+        halt: None,
+        stopping: false,
+        deadline: now + r.net.pending_wait,
+        left: Vec::new(),
+        r,
+    };
+    let driven = flow.drive().await;
+    let finished = flow.finish().await;
+    driven?;
+    finished?;
+    match flow.halt {
+        Some(fatal) => Err(fatal.into()),
+        None => Ok(()),
+    }
+}
+
+impl Flow {
+    async fn drive(&mut self) -> Result<(), BatchError> {
+        loop {
+            if !self.stopping && self.r.ctx.stopping() {
+                self.stopping = true;
+                tracing::info!("stopping: uploads in flight are recorded, nothing new is sent");
+            }
+            self.launch();
+            if self.tasks.is_empty() && self.nothing_to_start() {
+                return Ok(());
+            }
+            let wake = self.next_wake();
+            tokio::select! {
+                Some(done) = self.tasks.join_next(), if !self.tasks.is_empty() => {
+                    let event = done.map_err(anyhow::Error::from)?;
+                    self.on_event(event).await?;
+                }
+                _ = sleep_until(wake), if wake.is_some() => {}
+                _ = self.r.ctx.shared.stop.wait(), if !self.stopping => {}
+            }
+        }
+    }
+
+    /// Whether, with no task running, nothing is left that could start later.
+    fn nothing_to_start(&self) -> bool {
+        let uploads = self.queue.is_empty() || !self.may_upload();
+        let polls = self.jobs.is_empty() || !self.may_poll();
+        uploads && polls
+    }
+
+    fn may_upload(&self) -> bool {
+        !self.stopping && self.halt.is_none()
+    }
+
+    fn may_poll(&self) -> bool {
+        !self.stopping
+            && !matches!(self.halt, Some(Fatal::InvalidKey(_)))
+            && Instant::now() < self.deadline
+    }
+
+    /// Starts what can start now: uploads while the unrecorded budget allows, polls while
+    /// fewer than `concurrency` are out.
+    fn launch(&mut self) {
+        let now = Instant::now();
+        while self.may_upload() && self.credits == Credits::Fine {
+            let room = self.unrecorded.room().min(self.r.net.max_batch_files);
+            let batch = send::next_batch(&mut self.queue, now, room, self.r.net.max_batch_bytes);
+            if batch.is_empty() {
+                break;
+            }
+            let files = batch.len();
+            self.unrecorded.take(files);
+            let r = self.r.clone();
+            self.tasks
+                .spawn(async move { Event::Sent(send::send(r, batch).await) });
+        }
+        while self.may_poll() && self.polls_out < self.r.ctx.config.concurrency {
+            let due = poll::take_due(&mut self.jobs, now, poll::MAX_URLS);
+            if due.is_empty() {
+                break;
+            }
+            self.polls_out += 1;
+            let r = self.r.clone();
+            self.tasks.spawn(poll::poll(r, due));
+        }
+    }
+
+    /// The next instant something becomes startable (a backoff ends, a job is due, the
+    /// deadline passes); `None` when only a task can change anything.
+    fn next_wake(&self) -> Option<Instant> {
+        let mut wake: Vec<Instant> = Vec::new();
+        if self.may_upload() && self.credits == Credits::Fine && self.unrecorded.room() > 0 {
+            wake.extend(self.queue.iter().map(|(_, at)| *at).min());
+        }
+        if self.may_poll() && !self.jobs.is_empty() {
+            if self.polls_out < self.r.ctx.config.concurrency {
+                wake.extend(self.jobs.iter().map(|j| j.due).min());
+            }
+            wake.push(self.deadline);
+        }
+        wake.into_iter().min()
+    }
+
+    async fn on_event(&mut self, event: Event) -> anyhow::Result<()> {
+        match event {
+            Event::Sent(outcome) => self.on_sent(outcome).await,
+            Event::Polled { jobs, out } => {
+                self.polls_out -= 1;
+                self.on_polled(jobs, out).await
+            }
+            Event::Delivered { work, url, out } => self.on_delivered(work, url, out?).await,
+            Event::Credits(back) => self.on_credits(back),
+        }
+    }
+
+    /// Leaves what was not done in the ledger: unsent works queued (with the reason),
+    /// recorded jobs pending (the next run polls them).
+    async fn finish(&mut self) -> anyhow::Result<()> {
+        self.left.extend(self.queue.drain(..).map(|(w, _)| w));
+        let reason = match &self.halt {
+            Some(fatal) => fatal.to_string(),
+            None if self.stopping => {
+                "not sent yet: the agent stopped; the next start sends it".into()
+            }
+            None => "waiting".into(),
+        };
+        let left = std::mem::take(&mut self.left);
+        self.r
+            .blocking(move |ctx| {
+                let paths: Vec<_> = left.iter().flat_map(|w| w.paths()).collect();
+                ctx.ledger()
+                    .set_states(&paths, State::Queued, Some(&reason))?;
+                Ok(())
+            })
+            .await?;
+        if !self.jobs.is_empty() {
+            let n: usize = self.jobs.iter().map(|j| j.work.files.len()).sum();
+            Tally::add(&self.r.ctx.tally.pending, n as u64);
+            tracing::info!("{n} file(s) still being processed by ShortPixel; they are collected later without uploading again");
+        }
+        Ok(())
+    }
+}
+
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at.into()).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// How long before try number `attempts + 1`.
+fn pause(net: &Network, attempts: u32, maintenance: bool) -> Duration {
+    crate::optimize::shortpixel::client::backoff(
+        net.retry_base,
+        attempts.saturating_sub(1),
+        maintenance,
+    )
+}
