@@ -491,3 +491,28 @@ fn who() -> String {
         None => "this user".into(),
     }
 }
+
+/// The dashboard's address, and whether it answers there (only the daemon serves it).
+pub async fn dashboard(config: &Config) -> Option<Finding> {
+    let d = config.dashboard.as_ref()?;
+    let url = crate::dashboard::probe::url(d.listen);
+    let guard = if d.token.is_some() {
+        "actions need the token in dashboard.token_file"
+    } else {
+        "loopback only; the page carries its own token"
+    };
+    let running = crate::lock::holder(&config.ledger).is_some();
+    Some(match crate::dashboard::probe::probe(d.listen).await {
+        Ok(()) => Finding::new(Level::Ok, "dashboard", format!("{url} answers ({guard})")),
+        Err(e) if running => Finding::new(
+            Level::Warning,
+            "dashboard",
+            format!("{url} does not answer ({e}) although the agent runs: another program may hold the port; the agent's log says why; set dashboard.listen to a free address"),
+        ),
+        Err(_) => Finding::new(
+            Level::Ok,
+            "dashboard",
+            format!("{url} will answer while `shortpixel-agent run` runs ({guard}); not reachable now"),
+        ),
+    })
+}

@@ -261,6 +261,8 @@ pub struct Config {
     pub network: Network,
     pub watching: Watching,
     pub folders: Vec<Folder>,
+    /// `[dashboard]`: the page and API the daemon serves, if configured.
+    pub dashboard: Option<Dashboard>,
 }
 
 /// The smallest saving worth replacing a file for, when the config does not say (percent).
@@ -293,12 +295,14 @@ pub struct Missing {
     pub init: String,
 }
 
+pub mod dashboard;
 mod places;
 mod public_url;
 mod raw;
 pub mod starter;
 mod validate;
 
+pub use dashboard::Dashboard;
 pub use public_url::PublicUrl;
 pub use raw::load_str;
 

@@ -21,6 +21,8 @@ mod backups;
 mod compact;
 mod deleted;
 mod files;
+mod history;
+mod pages;
 mod results;
 mod summary;
 
@@ -28,6 +30,8 @@ pub use backups::{BackupRow, BackupTotals};
 pub use compact::Compacted;
 pub use deleted::DeletedRow;
 pub use files::{FileRow, Stat, Tracked};
+pub use history::Point;
+pub use pages::FileFilter;
 pub use results::{Extra, Job, Outcome, OutputRow, ResultRow};
 pub use summary::{FolderSummary, Summary, MAX_FAILURES};
 
@@ -338,6 +342,18 @@ BEGIN
         ON CONFLICT (folder, state) DO UPDATE SET files = files + 1,
             orig = orig + excluded.orig, opt = opt + excluded.opt;
 END;
+"#,
+    // 7: the saving over time, for the dashboard's chart: one row per folder each time a
+    // batch changes its optimized totals, at most one a minute (see `ledger::history`).
+    r#"
+CREATE TABLE history (
+    at     INTEGER NOT NULL,
+    folder BLOB NOT NULL,
+    files  INTEGER NOT NULL,
+    orig   INTEGER NOT NULL,
+    opt    INTEGER NOT NULL,
+    PRIMARY KEY (folder, at)
+) WITHOUT ROWID;
 "#,
 ];
 

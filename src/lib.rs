@@ -9,6 +9,7 @@ pub mod commands;
 pub mod config;
 pub mod content;
 pub mod daemon;
+pub mod dashboard;
 pub mod ledger;
 pub mod lock;
 pub mod logging;

@@ -59,12 +59,19 @@ pub fn init(format: LogFormat) {
         .with_writer(|| Stderr)
         .with_target(false);
     let terminal = std::io::stderr().is_terminal();
+    // The dashboard's last log lines are fed beside stderr.
+    use tracing_subscriber::layer::SubscriberExt;
+    let ring = crate::dashboard::logs::RingLayer;
     let installed = match format {
         LogFormat::Text if terminal => tracing::subscriber::set_global_default(
-            builder.with_ansi(colours()).with_timer(LocalTime).finish(),
+            builder
+                .with_ansi(colours())
+                .with_timer(LocalTime)
+                .finish()
+                .with(ring),
         ),
         LogFormat::Text => {
-            tracing::subscriber::set_global_default(builder.with_ansi(false).finish())
+            tracing::subscriber::set_global_default(builder.with_ansi(false).finish().with(ring))
         }
         LogFormat::Json => tracing::subscriber::set_global_default(
             builder
@@ -72,7 +79,8 @@ pub fn init(format: LogFormat) {
                 .flatten_event(true)
                 .with_current_span(false)
                 .with_span_list(false)
-                .finish(),
+                .finish()
+                .with(ring),
         ),
     };
     if installed.is_ok() && log::set_logger(&Bridge).is_ok() {

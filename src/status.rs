@@ -37,6 +37,13 @@ pub struct Daemon {
     pub queued: u64,
     /// Files being uploaded or waiting for ShortPixel's result.
     pub in_flight: u64,
+    /// What the daemon is doing (`watching`, `scanning`, `optimizing`, `paused`,
+    /// `out_of_credits`); known only to the daemon itself, so only its dashboard says it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub state: Option<&'static str>,
+    /// When the daemon last scanned every folder without error (seconds since the epoch).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_scan: Option<i64>,
 }
 
 #[derive(Debug, Serialize)]

@@ -16,13 +16,21 @@ if [ ! -e "$config" ]; then
     echo "wrote a starter config to $config (in your config volume): check the folder settings, then restart" >&2
 fi
 
+# The dashboard listens on the container's network, so it needs a token: one is drawn on
+# the first start, readable by the agent only. The page asks for it once per browser.
+token="$(dirname "$config")/dashboard.token"
+if [ ! -e "$token" ]; then
+    (umask 077 && od -An -N24 -tx1 /dev/urandom | tr -d ' \n' > "$token")
+    echo "wrote the dashboard's token to $token (in your config volume): the page asks for it" >&2
+fi
+
 if [ "$(id -u)" = 0 ]; then
     # The ledger and backups must be the agent's own; fix only what is not, so a big
     # backup store is not walked on every start.
     if [ "$(stat -c %u:%g "$data")" != "$uid:$gid" ]; then
         chown -R "$uid:$gid" "$data"
     fi
-    chown "$uid:$gid" "$config"
+    chown "$uid:$gid" "$config" "$token"
     exec setpriv --reuid="$uid" --regid="$gid" --clear-groups -- shortpixel-agent "$@"
 fi
 exec shortpixel-agent "$@"

@@ -56,6 +56,7 @@ pub fn run(config: Option<&Path>) -> anyhow::Result<i32> {
         .build()?;
     findings.insert(2, rt.block_on(check::api(&config)));
     findings.splice(3..3, rt.block_on(check::public_domains(&config)));
+    findings.extend(rt.block_on(check::dashboard(&config)));
     for f in &findings {
         show(f);
     }

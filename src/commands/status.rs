@@ -17,6 +17,8 @@ pub fn run(config: Option<&Path>, json: bool) -> anyhow::Result<i32> {
         pid: holder.flatten(),
         queued: 0,
         in_flight: 0,
+        state: None,
+        last_scan: None,
     };
     let credits = match (&config.api_key, config.backend) {
         (Some(key), BackendKind::Shortpixel) => {

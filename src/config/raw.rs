@@ -31,6 +31,7 @@ pub(super) struct RawConfig {
     pub watch_poll_interval: Option<f64>,
     pub min_saving: Option<f64>,
     pub network: Option<RawNetwork>,
+    pub dashboard: Option<super::dashboard::RawDashboard>,
     #[serde(default)]
     pub folder: Vec<RawFolder>,
 }
@@ -96,6 +97,7 @@ pub fn load_str(file: &Path, text: &str, env_key: Option<String>) -> Result<Conf
         .backup_dir
         .map_or_else(|| data.join("backups"), |p| resolve(&p));
     let min_saving = validate::min_saving(&errors, "min_saving", raw.min_saving)?;
+    let dashboard = super::dashboard::validate(raw.dashboard, &resolve, &|k, m| errors.at(k, m))?;
     let watching = Watching {
         settle: validate::seconds(&errors, "settle", raw.settle, 3.0, 0.0)?,
         rescan_interval: validate::seconds(
@@ -166,6 +168,7 @@ pub fn load_str(file: &Path, text: &str, env_key: Option<String>) -> Result<Conf
         memory_budget: validate::memory_budget(&errors, raw.memory_budget)?,
         watching,
         folders,
+        dashboard,
     })
 }
 
@@ -194,6 +197,7 @@ const KEYS: &[&str] = &[
     "watch_poll_interval",
     "min_saving",
     "network",
+    "dashboard",
     "folder",
 ];
 

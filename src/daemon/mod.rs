@@ -16,6 +16,7 @@
 //! Batches run side by side (at most `concurrency` for changes, one reconcile at a time);
 //! the pipeline's claims keep two batches from paying for the same content (G4).
 
+pub mod control;
 pub mod settle;
 pub mod unwatched;
 
@@ -33,6 +34,7 @@ use crate::pipeline::batch::{self, BatchEnd, Scope};
 use crate::pipeline::{follow, BatchError, Ctx, Fatal, Shared, Tally};
 use crate::scan::{self, Leftovers};
 use crate::watch::{self, Change};
+use control::{Command, Control};
 use settle::Settler;
 use unwatched::Unwatched;
 
@@ -71,6 +73,10 @@ struct Daemon {
     watchers: Option<watch::Watchers>,
     /// What no watch covers, walked on a timer.
     unwatched: Unwatched,
+    /// The state the dashboard shows, and its pause flag.
+    control: Arc<Control>,
+    /// The dashboard's server, while it runs (stopped when dropped).
+    _dashboard: Option<crate::dashboard::Server>,
 }
 
 /// Runs until a stop signal (exit code 0), an invalid key or a failing ledger (1).
@@ -80,6 +86,8 @@ pub async fn run(
     signals: Signals,
 ) -> anyhow::Result<i32> {
     let (tx, rx) = mpsc::unbounded_channel();
+    let (control, commands) = Control::new(config.clone());
+    let dashboard = crate::dashboard::start(&config, &shared, &control).await;
     let mut d = Daemon {
         settler: Settler::new(settle_window(&config)),
         next_reconcile: Instant::now() + config.watching.rescan_interval,
@@ -94,12 +102,14 @@ pub async fn run(
         tx,
         watchers: None,
         unwatched: Unwatched::new(Duration::from_secs(30)),
+        control,
+        _dashboard: dashboard,
     };
     // Watch first, then scan: a change made during the first scan is not missed.
     d.start_watchers();
     let all = (0..d.config.folders.len()).collect();
     d.spawn(Kind::Reconcile, Scope::Folders(all, Leftovers::Remove));
-    let code = d.serve(rx, signals).await;
+    let code = d.serve(rx, commands, signals).await;
     d.shutdown().await;
     tracing::info!("stopped");
     code
@@ -109,6 +119,7 @@ impl Daemon {
     async fn serve(
         &mut self,
         mut rx: mpsc::UnboundedReceiver<Change>,
+        mut commands: mpsc::UnboundedReceiver<Command>,
         mut signals: Signals,
     ) -> anyhow::Result<i32> {
         loop {
@@ -132,6 +143,7 @@ impl Daemon {
                     Signal::Reload => self.reload(),
                 },
                 Some(change) = rx.recv() => self.on_change(change),
+                Some(command) = commands.recv() => self.on_command(command),
                 Some(done) = self.tasks.join_next_with_id(), if !self.tasks.is_empty() => {
                     if let Some(code) = self.finished(done) {
                         return Ok(code);
@@ -140,6 +152,7 @@ impl Daemon {
                 _ = tokio::time::sleep_until(wake.into()) => self.on_time(),
             }
             self.dispatch();
+            self.control.set_held(self.ready.len());
         }
     }
 
@@ -179,6 +192,21 @@ impl Daemon {
                 );
                 self.unwatched.add(path, now);
             }
+        }
+    }
+
+    /// What the dashboard asked for.
+    fn on_command(&mut self, command: Command) {
+        match command {
+            // `dispatch` runs after every event and starts what waited.
+            Command::Resume => {}
+            Command::Rescan => {
+                tracing::info!("rescan asked for from the dashboard");
+                for f in &self.config.folders {
+                    self.want_reconcile.insert(f.path.clone());
+                }
+            }
+            Command::Process(paths) => self.ready.extend(paths),
         }
     }
 
@@ -235,7 +263,7 @@ impl Daemon {
 
     /// Starts what can start: a reconcile if one is wanted, change batches while slots are free.
     fn dispatch(&mut self) {
-        if self.shared.stop.requested() {
+        if self.shared.stop.requested() || self.control.paused() {
             return;
         }
         if self.count(Kind::Reconcile) == 0 && !self.want_reconcile.is_empty() {
@@ -297,6 +325,13 @@ impl Daemon {
             (ctx, end)
         });
         self.running.insert(handle.id(), kind);
+        self.publish();
+    }
+
+    /// Tells the dashboard what runs.
+    fn publish(&self) {
+        let scans = self.count(Kind::Reconcile) + self.count(Kind::Walk);
+        self.control.set_running(self.running.len(), scans);
     }
 
     fn count(&self, kind: Kind) -> usize {
@@ -308,11 +343,8 @@ impl Daemon {
         &mut self,
         done: Result<(tokio::task::Id, Finished), tokio::task::JoinError>,
     ) -> Option<i32> {
-        let (ctx, end) = match done {
-            Ok((id, d)) => {
-                self.ended(id);
-                d
-            }
+        let (kind, (ctx, end)) = match done {
+            Ok((id, d)) => (self.ended(id), d),
             Err(e) => {
                 self.ended(e.id());
                 tracing::error!("a batch stopped unexpectedly ({e}); its files are taken up again by the next rescan");
@@ -331,6 +363,12 @@ impl Daemon {
         }
         match end {
             Ok(end) => {
+                if kind == Some(Kind::Reconcile) {
+                    self.control.scanned();
+                }
+                if Tally::get(&ctx.tally.uploads) > 0 {
+                    self.control.set_out_of_credits(false);
+                }
                 let now = Instant::now();
                 for p in end.deferred {
                     self.settler.touch(p, now);
@@ -349,6 +387,7 @@ impl Daemon {
             }
             // Uploads wait for credits; the next reconcile tries again.
             Err(BatchError::Fatal(Fatal::NoCredits(message))) => {
+                self.control.set_out_of_credits(true);
                 tracing::warn!(
                     "{message}; trying again in {} minutes",
                     CREDITS_RETRY.as_secs() / 60
@@ -362,10 +401,13 @@ impl Daemon {
     }
 
     /// Forgets a batch; the walk of the unwatched subtrees ends with its last batch.
-    fn ended(&mut self, id: tokio::task::Id) {
-        if self.running.remove(&id) == Some(Kind::Walk) && self.count(Kind::Walk) == 0 {
+    fn ended(&mut self, id: tokio::task::Id) -> Option<Kind> {
+        let kind = self.running.remove(&id);
+        if kind == Some(Kind::Walk) && self.count(Kind::Walk) == 0 {
             self.unwatched.walked(Instant::now());
         }
+        self.publish();
+        kind
     }
 
     fn reload(&mut self) {
@@ -376,7 +418,12 @@ impl Daemon {
             Ok(new) => {
                 let old: BTreeSet<PathBuf> =
                     self.config.folders.iter().map(|f| f.path.clone()).collect();
+                let listen = |c: &Config| c.dashboard.as_ref().map(|d| d.listen);
+                if listen(&new) != listen(&self.config) {
+                    tracing::warn!("the dashboard's address changed: restart the agent to move it (the token and host names changed at once)");
+                }
                 self.config = Arc::new(new);
+                self.control.set_config(self.config.clone());
                 self.settler.set_window(settle_window(&self.config));
                 self.start_watchers();
                 for f in &self.config.folders {

@@ -55,7 +55,7 @@ pub struct FileRow {
     pub opt_size: Option<u64>,
 }
 
-const COLUMNS: &str =
+pub(super) const COLUMNS: &str =
     "path, folder, size, mtime_ns, inode, hash, format, state, reason, orig_hash, orig_size, opt_size";
 
 /// A path column: bytes (text only in a ledger not yet migrated, read by `status`).
@@ -74,7 +74,29 @@ pub(crate) fn raw_path_at(r: &Row<'_>, i: usize) -> rusqlite::Result<Vec<u8>> {
     }
 }
 
-fn from_row(r: &Row<'_>) -> rusqlite::Result<FileRow> {
+/// A row for the ledger's unit tests: content `h<path>`, original `o` of `size` bytes,
+/// optimized to half of it.
+#[cfg(test)]
+pub(crate) fn test_row(path: &str, state: State, size: Option<u64>) -> FileRow {
+    FileRow {
+        path: path.into(),
+        folder: "/f".into(),
+        stat: Stat {
+            size: size.unwrap_or(1),
+            mtime_ns: 1,
+            inode: 1,
+        },
+        hash: format!("h{path}"),
+        format: Some("jpeg".into()),
+        state,
+        reason: None,
+        orig_hash: Some("o".into()),
+        orig_size: size,
+        opt_size: size.map(|s| s / 2),
+    }
+}
+
+pub(super) fn from_row(r: &Row<'_>) -> rusqlite::Result<FileRow> {
     Ok(FileRow {
         path: path_at(r, 0)?,
         folder: path_at(r, 1)?,

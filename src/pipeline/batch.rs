@@ -97,6 +97,12 @@ pub async fn run(ctx: Arc<Ctx>, scope: Scope) -> Result<BatchEnd, BatchError> {
         }
     }
     end.deferred.extend(ctx.take_again());
+    if !ctx.tally.is_empty() {
+        // The dashboard's chart: a point per folder whose totals changed.
+        if let Err(e) = ctx.ledger().record_history(crate::ledger::now()) {
+            tracing::warn!("cannot record the saving over time: {e}");
+        }
+    }
     Ok(end)
 }
 

@@ -57,6 +57,11 @@ impl Shared {
         self.ledger.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// The process's backup store.
+    pub fn backups(&self) -> &BackupStore {
+        &self.backups
+    }
+
     fn claims(&self) -> MutexGuard<'_, HashSet<(String, String)>> {
         self.claims.lock().unwrap_or_else(|p| p.into_inner())
     }

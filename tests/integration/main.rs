@@ -5,10 +5,12 @@
 mod support;
 
 mod backups;
+mod browser;
 mod check;
 mod comforts;
 mod config;
 mod daemon;
+mod dashboard;
 mod domain;
 mod edits;
 mod errors;

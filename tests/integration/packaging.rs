@@ -46,6 +46,16 @@ fn load_rerooted(rel: &str, root: &Path) -> AgentConfig {
     if let Some(key_file) = value.get("api_key_file").and_then(|v| v.as_str()) {
         write_file(&root.join(key_file), b"EXAMPLE-KEY\n");
     }
+    if let Some(token_file) = value
+        .get("dashboard")
+        .and_then(|d| d.get("token_file"))
+        .and_then(|v| v.as_str())
+    {
+        write_file(
+            &root.join(token_file),
+            b"0123456789abcdef0123456789abcdef\n",
+        );
+    }
     let file = root.join("config.toml");
     // No key from the environment: what the file says is what is checked.
     load_str(&file, &rerooted, None).unwrap_or_else(|e| panic!("{rel} does not load: {e}"))
@@ -107,6 +117,15 @@ fn every_example_and_packaged_config_parses_as_a_real_config() {
     assert_eq!(deb.folders[0].mode, Mode::Mirror);
     let docker = &loaded["packaging/docker/config.toml"];
     assert!(docker.backup_dir.ends_with("data/backups"));
+    let dashboard = docker
+        .dashboard
+        .as_ref()
+        .expect("the image serves the dashboard");
+    assert_eq!(dashboard.listen.port(), 8719);
+    assert!(
+        dashboard.token.is_some(),
+        "published on the network, so with a token"
+    );
 }
 
 /// `systemd-analyze verify` on `unit` written into `dir`, with `/usr/bin/shortpixel-agent`
@@ -340,7 +359,16 @@ fn the_dockerfile_and_compose_file_name_only_files_that_exist() {
         base.join(dockerfile_path).is_file(),
         "compose builds {dockerfile_path}"
     );
-    for want in ["PUID:", "PGID:", ":/config", ":/data", ":/photos"] {
+    // The dashboard is published, and the image says which port it serves.
+    assert!(dockerfile.contains("EXPOSE 8719"));
+    for want in [
+        "PUID:",
+        "PGID:",
+        ":/config",
+        ":/data",
+        ":/photos",
+        "\"8719:8719\"",
+    ] {
         assert!(compose.contains(want), "compose.yaml lacks {want}");
     }
     let syntax = Command::new("sh")
@@ -416,8 +444,14 @@ fn the_docker_entrypoint_writes_a_starter_config_and_runs_the_agent_as_puid_pgid
             &vars,
         )
         .wait();
-    out.expect_code(0)
-        .expect_mentions(&["wrote a starter config", "done: 1 optimized"]);
+    out.expect_code(0).expect_mentions(&[
+        "wrote a starter config",
+        "wrote the dashboard's token",
+        "done: 1 optimized",
+    ]);
+    let token = std::fs::metadata(env.path("config/dashboard.token")).unwrap();
+    assert_eq!(token.mode() & 0o077, 0, "the token is the agent's alone");
+    assert_eq!(token.len(), 48);
     assert!(
         config.is_file(),
         "the starter config is in the config volume"

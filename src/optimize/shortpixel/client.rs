@@ -23,6 +23,7 @@ use super::stream::{read_capped, watched, Capped, Progress};
 use super::wire::{self, Item, Reply};
 use super::{scrub, transport, ApiError};
 use crate::config::{ApiKey, Compression, Convert, FolderSettings, Network, ResizeMode};
+use crate::dashboard::metrics::{self, Call};
 
 const PLUGIN_VERSION: &str = "SPA01";
 
@@ -135,7 +136,10 @@ impl Client {
             .map(|(i, u)| (format!("url{}", i + 1), json!(u)))
             .collect();
         body.insert("file_urls".into(), serde_json::Value::Object(file_urls));
-        self.post_json("post-reducer.php", body, wait).await
+        let started = Instant::now();
+        let out = self.post_json("post-reducer.php", body, wait).await;
+        metrics::observe(Call::Poll, started, &out);
+        out
     }
 
     /// The key and the options, as the start of a JSON request body.
@@ -188,6 +192,9 @@ impl Client {
                 items
                     .into_iter()
                     .map(|mut it| {
+                        if it.code < 0 {
+                            metrics::api_error(it.code);
+                        }
                         it.message = self.scrub(&it.message);
                         it
                     })
@@ -195,6 +202,7 @@ impl Client {
                 answered,
             )),
             Reply::Refused { code, message } => {
+                metrics::api_error(code);
                 Err(ApiError::from_code(code, &self.scrub(&message)))
             }
         }
@@ -249,6 +257,18 @@ impl Client {
         limit: u64,
         slots: &Arc<Semaphore>,
     ) -> Result<Vec<u8>, DownloadError> {
+        let started = Instant::now();
+        let out = self.download_once(url, limit, slots).await;
+        metrics::observe(Call::Download, started, &out);
+        out
+    }
+
+    async fn download_once(
+        &self,
+        url: &str,
+        limit: u64,
+        slots: &Arc<Semaphore>,
+    ) -> Result<Vec<u8>, DownloadError> {
         let progress = Progress::default();
         let fetch =
             async {
@@ -287,6 +307,13 @@ impl Client {
     }
 
     pub async fn credits(&self) -> Result<Credits, ApiError> {
+        let started = Instant::now();
+        let out = self.credits_once().await;
+        metrics::observe(Call::Credits, started, &out);
+        out
+    }
+
+    async fn credits_once(&self) -> Result<Credits, ApiError> {
         let form = Form::new().text("key", self.key.expose().to_string());
         let url = format!("{}/v2/api-status.php", self.base);
         let req = self.api.post(&url).multipart(form);

@@ -65,6 +65,18 @@ impl Client {
         s: &FolderSettings,
         slot: Option<OwnedSemaphorePermit>,
     ) -> Result<Sent, UploadError> {
+        let started = std::time::Instant::now();
+        let out = self.upload_once(files, s, slot).await;
+        crate::dashboard::metrics::observe(crate::dashboard::metrics::Call::Upload, started, &out);
+        out
+    }
+
+    async fn upload_once(
+        &self,
+        files: Vec<UploadFile>,
+        s: &FolderSettings,
+        slot: Option<OwnedSemaphorePermit>,
+    ) -> Result<Sent, UploadError> {
         let progress = Progress::default();
         let failure = PartFailure::default();
         let mut end = Some(BodyEnd::new(slot));

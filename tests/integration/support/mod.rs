@@ -11,8 +11,10 @@
 pub mod blake3;
 pub mod config;
 pub mod env;
+pub mod http;
 pub mod images;
 pub mod tmpfs;
+pub mod webdriver;
 
 use std::path::Path;
 use std::time::{Duration, Instant};
