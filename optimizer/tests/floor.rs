@@ -1,0 +1,168 @@
+//! The perceptual floor on real images (`tests/fixtures/`, see SOURCES.md): every lossy
+//! and glossy result, main file and WebP alike, scores at or above its mode's floor
+//! against the pixels it replaces; lossless stays pixel-exact; and what cannot meet the
+//! floor is not written below it.
+
+mod common;
+
+use common::{contains, decode};
+use image::{DynamicImage, ImageFormat, Rgba, RgbaImage};
+use shortpixel_optimizer::{
+    floor, optimize, score, to_webp, Compression, Error, Options, GLOSSY_FLOOR, LOSSY_FLOOR,
+};
+
+const PHOTOS: [&str; 3] = ["chelsea.jpg", "coffee.jpg", "rocket.jpg"];
+const PNGS: [&str; 3] = ["astronaut.png", "hubble.png", "logo.png"];
+
+fn fixture(name: &str) -> Vec<u8> {
+    let path = format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+fn opts(compression: Compression) -> Options {
+    Options {
+        compression,
+        ..Options::default()
+    }
+}
+
+#[test]
+fn the_floors_are_ordered_and_lossless_has_none() {
+    assert_eq!(floor(Compression::Lossy), Some(LOSSY_FLOOR));
+    assert_eq!(floor(Compression::Glossy), Some(GLOSSY_FLOOR));
+    assert_eq!(floor(Compression::Lossless), None);
+    const { assert!(LOSSY_FLOOR < GLOSSY_FLOOR && GLOSSY_FLOOR < 100.0) };
+}
+
+#[test]
+fn lossy_and_glossy_jpeg_meet_their_floors_on_real_photos() {
+    for name in PHOTOS {
+        let original = fixture(name);
+        let before = decode(&original);
+        let mut sizes = Vec::new();
+        for c in [Compression::Lossy, Compression::Glossy] {
+            let out = optimize(&original, &opts(c)).unwrap();
+            let s = score(&before, &decode(&out.main));
+            let target = floor(c).unwrap();
+            assert!(s >= target, "{name} {c:?}: {s:.1} < {target}");
+            assert!(out.main.len() < original.len(), "{name} {c:?}: not smaller");
+            sizes.push(out.main.len());
+        }
+        assert!(
+            sizes[0] < sizes[1],
+            "{name}: lossy {sizes:?} is not below glossy"
+        );
+    }
+}
+
+#[test]
+fn lossy_and_glossy_png_meet_their_floors_and_reduce_colours() {
+    let mut reduced = 0;
+    for name in PNGS {
+        let original = fixture(name);
+        let before = decode(&original);
+        let lossless = optimize(&original, &opts(Compression::Lossless)).unwrap();
+        for c in [Compression::Lossy, Compression::Glossy] {
+            let out = optimize(&original, &opts(c)).unwrap();
+            let s = score(&before, &decode(&out.main));
+            let target = floor(c).unwrap();
+            assert!(s >= target, "{name} {c:?}: {s:.1} < {target}");
+            if out.main.len() < lossless.main.len() {
+                reduced += 1;
+            } else {
+                // Not reduced: then it is the lossless result, pixel for pixel.
+                assert_eq!(
+                    decode(&out.main).to_rgba8(),
+                    before.to_rgba8(),
+                    "{name} {c:?}"
+                );
+            }
+        }
+    }
+    assert!(
+        reduced >= 4,
+        "only {reduced} of 6 lossy/glossy PNGs were reduced"
+    );
+}
+
+#[test]
+fn webp_conversions_meet_the_floor_of_their_mode() {
+    for name in ["chelsea.jpg", "logo.png"] {
+        let original = fixture(name);
+        let before = decode(&original);
+        for c in [Compression::Lossy, Compression::Glossy] {
+            let webp = to_webp(&original, &opts(c)).unwrap();
+            let s = score(&before, &decode(&webp));
+            let target = floor(c).unwrap();
+            assert!(s >= target, "{name} {c:?}: {s:.1} < {target}");
+        }
+    }
+}
+
+#[test]
+fn lossless_stays_pixel_exact_on_real_images() {
+    for name in PHOTOS.iter().chain(&PNGS) {
+        let original = fixture(name);
+        let out = optimize(&original, &opts(Compression::Lossless)).unwrap();
+        assert!(out.main.len() <= original.len(), "{name}");
+        assert_eq!(
+            decode(&out.main).to_rgba8(),
+            decode(&original).to_rgba8(),
+            "{name}"
+        );
+    }
+}
+
+/// One-pixel red/blue stripes: colour detail that WebP's half-resolution colour planes
+/// cannot keep at any quality.
+fn stripes() -> DynamicImage {
+    DynamicImage::ImageRgba8(RgbaImage::from_fn(64, 64, |x, _| {
+        if x % 2 == 0 {
+            Rgba([230, 20, 20, 255])
+        } else {
+            Rgba([20, 20, 230, 255])
+        }
+    }))
+}
+
+fn encoded(img: &DynamicImage, format: ImageFormat) -> Vec<u8> {
+    let mut out = std::io::Cursor::new(Vec::new());
+    img.write_to(&mut out, format).unwrap();
+    out.into_inner()
+}
+
+#[test]
+fn a_webp_that_cannot_meet_the_floor_is_not_written_and_the_note_says_why() {
+    let png = encoded(&stripes(), ImageFormat::Png);
+    let o = Options {
+        webp: true,
+        ..opts(Compression::Lossy)
+    };
+    let out = optimize(&png, &o).unwrap();
+    assert!(out.webp.is_none(), "a WebP below the floor was written");
+    assert!(
+        out.notes
+            .iter()
+            .any(|n| n.contains("WebP not written") && n.contains("floor")),
+        "{:?}",
+        out.notes
+    );
+    match to_webp(&png, &opts(Compression::Lossy)) {
+        Err(Error::Skip(why)) => assert!(why.contains("floor"), "{why}"),
+        other => panic!("{:?}", other.map(|b| b.len())),
+    }
+}
+
+#[test]
+fn a_lossless_webp_that_lossy_cannot_keep_stays_lossless() {
+    let img = stripes();
+    let original = encoded(&img, ImageFormat::WebP); // lossless (VP8L)
+    let out = optimize(&original, &opts(Compression::Lossy)).unwrap();
+    assert_eq!(decode(&out.main).to_rgba8(), img.to_rgba8());
+    assert!(contains(&out.main, b"VP8L"), "not lossless WebP");
+    assert!(
+        out.notes.iter().any(|n| n.contains("losslessly")),
+        "{:?}",
+        out.notes
+    );
+}
