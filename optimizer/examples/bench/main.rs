@@ -12,7 +12,9 @@
 //! The corpus (default `target/optimizer-corpus`, see `optimizer/bench/SOURCES.md`) has
 //! `photos/`, each turned here into a camera-style JPEG (at most 2 megapixels, quality 92,
 //! baseline, as a camera or phone writes it), and `graphics/`, PNGs used as shipped. `N`
-//! keeps only N photos and N graphics, spread over the sorted lists, for a quicker run.
+//! keeps only N photos, spread over the sorted list, for a quicker run (the photos cost
+//! most of the time);
+//! `BENCH_ONLY=PNG` (any part of a task's name) runs only the matching rows.
 //!
 //! A tool that is not installed is listed as missing, never estimated. External tools run
 //! once per file (process start included, as a script would use them); their CPU time is
@@ -52,7 +54,7 @@ fn main() {
     let work = std::env::temp_dir().join(format!("optimizer-bench-{}", std::process::id()));
     std::fs::create_dir_all(&work).expect("a work dir");
     let photos = load(&corpus.join("photos"), limit, &work, true);
-    let graphics = load(&corpus.join("graphics"), limit, &work, false);
+    let graphics = load(&corpus.join("graphics"), usize::MAX, &work, false);
     let alpha = graphics
         .iter()
         .filter(|g| g.pixels.color().has_alpha())

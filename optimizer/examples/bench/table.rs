@@ -57,6 +57,9 @@ impl Row {
         lossless: bool,
         f: impl Fn(&Input) -> Option<Vec<u8>>,
     ) -> Row {
+        if !wanted(task) {
+            return Row::skipped(task);
+        }
         let start = thread_cpu();
         let outputs: Vec<Option<Vec<u8>>> = inputs.iter().map(&f).collect();
         let cpu = thread_cpu() - start;
@@ -73,6 +76,9 @@ impl Row {
         lossless: bool,
         work: &Path,
     ) -> Row {
+        if !wanted(task) {
+            return Row::skipped(task);
+        }
         if !installed(program) {
             return Row {
                 task,
@@ -88,6 +94,14 @@ impl Row {
             .collect();
         let cpu = children_cpu() - start;
         Row::measured(task, tool.into(), inputs, outputs, cpu, lossless)
+    }
+
+    fn skipped(task: &'static str) -> Row {
+        Row {
+            task,
+            tool: String::new(),
+            result: None,
+        }
     }
 
     fn measured(
@@ -131,7 +145,7 @@ impl Row {
 pub fn print(rows: &[Row]) {
     println!("| task | tool | files | bytes in | bytes out | saved | mean | 5th pct | min | CPU per image |");
     println!("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
-    for r in rows {
+    for r in rows.iter().filter(|r| wanted(r.task)) {
         let Some(m) = &r.result else {
             println!("| {} | {} | missing | | | | | | | |", r.task, r.tool);
             continue;
@@ -152,6 +166,11 @@ pub fn print(rows: &[Row]) {
             m.cpu / m.files.max(1) as f64
         );
     }
+}
+
+/// `BENCH_ONLY=PNG` (any part of a task's name) measures only those rows.
+fn wanted(task: &str) -> bool {
+    std::env::var("BENCH_ONLY").map_or(true, |only| task.contains(&only))
 }
 
 fn thread_cpu() -> f64 {
