@@ -57,10 +57,10 @@ fn main() {
     let graphics = load(&corpus.join("graphics"), usize::MAX, &work, false);
     let alpha = graphics
         .iter()
-        .filter(|g| g.pixels.color().has_alpha())
+        .filter(|g| g.pixels.to_rgba8().pixels().any(|p| p[3] < 255))
         .count();
     println!(
-        "corpus: {} photos as ≤ 2 MP JPEGs at quality 92, {} PNG graphics ({alpha} with alpha), from {}\n",
+        "corpus: {} photos as ≤ 2 MP JPEGs at quality 92, {} PNG graphics ({alpha} with transparency), from {}\n",
         photos.len(),
         graphics.len(),
         corpus.display()
