@@ -7,11 +7,17 @@ use std::path::{Path, PathBuf};
 use crate::content::hash_bytes;
 use crate::output::{self, Carry, IoError};
 
+pub mod journal;
 pub mod prune;
 
+pub use journal::{Event, Journal, Record};
+
+/// The backup store: originals and kept results by hash, and the journal that describes
+/// them (G9). Cloning shares the journal's open segment.
 #[derive(Debug, Clone)]
 pub struct BackupStore {
     dir: PathBuf,
+    journal: Journal,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -26,7 +32,13 @@ impl BackupStore {
     pub fn new(dir: &Path) -> BackupStore {
         BackupStore {
             dir: dir.to_path_buf(),
+            journal: Journal::new(dir),
         }
+    }
+
+    /// The store's description of itself (G9).
+    pub fn journal(&self) -> &Journal {
+        &self.journal
     }
 
     /// The folder the store lives in.
@@ -45,8 +57,9 @@ impl BackupStore {
             return Ok(path);
         }
         let dir = path.parent().expect("backup paths have a parent");
-        std::fs::create_dir_all(dir)
-            .map_err(|e| IoError::new("cannot create the backup folder", dir, e))?;
+        // Private: the store holds every original, and its journal every path (G8's spirit).
+        output::private_dir(&self.dir)?;
+        output::private_dir(dir)?;
         let carry = Carry {
             permissions: Some(std::os::unix::fs::PermissionsExt::from_mode(0o600)),
             ..Carry::default()

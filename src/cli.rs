@@ -70,8 +70,12 @@ pub enum Command {
         /// Every file the agent has changed.
         #[arg(long, conflicts_with = "paths")]
         all: bool,
+        /// Also files optimized in place and deleted since: all of them, or those under
+        /// the PATHs given (a deleted file named by its own path needs no flag).
+        #[arg(long)]
+        deleted: bool,
         /// Files or folders.
-        #[arg(required_unless_present = "all")]
+        #[arg(required_unless_present_any = ["all", "deleted"])]
         paths: Vec<PathBuf>,
     },
     /// Check the config, the folders' permissions, the inotify limit and the API key, and
@@ -118,5 +122,9 @@ pub enum BackupsAction {
         /// never be restored).
         #[arg(long)]
         force: bool,
+        /// Also prune the originals of files optimized in place and deleted at least this
+        /// long ago: 90d, 12w (otherwise they are kept, so a deleted file can be restored).
+        #[arg(long, value_name = "AGE", value_parser = parse_age)]
+        deleted_older_than: Option<std::time::Duration>,
     },
 }

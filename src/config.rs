@@ -215,6 +215,8 @@ pub struct Config {
     pub ledger: PathBuf,
     pub backup_dir: PathBuf,
     pub concurrency: usize,
+    /// Bytes the built-in optimizer may hold for images at once (see `pipeline::budget`).
+    pub memory_budget: u64,
     pub network: Network,
     pub watching: Watching,
     pub folders: Vec<Folder>,

@@ -91,38 +91,34 @@ pub fn sniff(head: &[u8]) -> Option<Format> {
     }
 }
 
-/// Reads the first bytes of a file and sniffs its format.
+/// Reads the first bytes of a regular file and sniffs its format (see `open`: never
+/// through a link, never blocking on a FIFO).
 pub fn sniff_file(path: &Path) -> std::io::Result<Option<Format>> {
-    let mut head = [0u8; 16];
-    let mut f = std::fs::File::open(path)?;
-    let mut n = 0;
-    while n < head.len() {
-        match f.read(&mut head[n..])? {
-            0 => break,
-            k => n += k,
-        }
-    }
-    Ok(sniff(&head[..n]))
+    let (mut f, _) = crate::open::open_regular(path)?;
+    Ok(sniff(&read_head(&mut f)?))
 }
 
-/// Files at least this big are hashed on every core (blake3's tree splits them).
-const PARALLEL_HASH: u64 = 16 * 1024 * 1024;
+fn read_head(f: &mut std::fs::File) -> std::io::Result<Vec<u8>> {
+    let mut head = Vec::with_capacity(16);
+    f.by_ref().take(16).read_to_end(&mut head)?;
+    Ok(head)
+}
 
-/// blake3 of a file, memory-mapped when large.
+/// The hash and format of a regular file, both read through one descriptor, with the
+/// metadata of that descriptor.
+pub fn inspect(path: &Path) -> std::io::Result<(String, Option<Format>, std::fs::Metadata)> {
+    use std::io::Seek;
+    let (mut f, meta) = crate::open::open_regular(path)?;
+    let format = sniff(&read_head(&mut f)?);
+    f.rewind()?;
+    let hash = crate::open::hash_reader(&mut f, meta.len())?;
+    Ok((hash, format, meta))
+}
+
+/// blake3 of a regular file (never through a link, never blocking on a FIFO).
 pub fn hash_file(path: &Path) -> std::io::Result<String> {
-    hash_file_sized(path, std::fs::metadata(path)?.len())
-}
-
-/// blake3 of a file of about `size` bytes: memory-mapped when large, and on every core when
-/// very large (a RAW photo or a big TIFF), so one huge file does not leave cores idle.
-pub fn hash_file_sized(path: &Path, size: u64) -> std::io::Result<String> {
-    let mut h = blake3::Hasher::new();
-    if size >= PARALLEL_HASH {
-        h.update_mmap_rayon(path)?;
-    } else {
-        h.update_mmap(path)?;
-    }
-    Ok(h.finalize().to_hex().to_string())
+    let (mut f, meta) = crate::open::open_regular(path)?;
+    crate::open::hash_reader(&mut f, meta.len())
 }
 
 pub fn hash_bytes(bytes: &[u8]) -> String {

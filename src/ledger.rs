@@ -18,18 +18,20 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 
 mod backups;
+mod deleted;
 mod files;
 mod results;
 mod summary;
 
 pub use backups::{BackupRow, BackupTotals};
-pub use files::{path_str, FileRow, Stat, Tracked};
+pub use deleted::DeletedRow;
+pub use files::{FileRow, Stat, Tracked};
 pub use results::{Extra, Job, Outcome, OutputRow, ResultRow};
 pub use summary::{FolderSummary, Summary};
 
 #[derive(Debug, thiserror::Error)]
 pub enum LedgerError {
-    #[error("cannot open the ledger {}: {source}", path.display())]
+    #[error("cannot open the ledger {}: {}", path.display(), open_advice(source, path))]
     Open {
         path: PathBuf,
         source: rusqlite::Error,
@@ -40,11 +42,40 @@ pub enum LedgerError {
         found: i64,
         known: i64,
     },
-    #[error("ledger: {0}")]
+    #[error("ledger: {}", sql_advice(.0))]
     Sql(#[from] rusqlite::Error),
 }
 
 pub type Result<T> = std::result::Result<T, LedgerError>;
+
+/// What SQLite said while working, and what to do about it.
+fn sql_advice(e: &rusqlite::Error) -> String {
+    match e.sqlite_error_code() {
+        Some(rusqlite::ErrorCode::DiskFull) => format!(
+            "{e}: the disk holding the ledger is full; free some space there and run again (nothing recorded is lost, nothing paid for is sent again)"
+        ),
+        Some(rusqlite::ErrorCode::ReadOnly) => format!(
+            "{e}: the ledger became read-only (its disk was remounted read-only?); make it writable and run again"
+        ),
+        _ => e.to_string(),
+    }
+}
+
+/// What SQLite said, and what to do about it.
+fn open_advice(e: &rusqlite::Error, path: &Path) -> String {
+    use rusqlite::ErrorCode::{CannotOpen, DiskFull, PermissionDenied, ReadOnly};
+    let folder = path
+        .parent()
+        .map(|d| d.display().to_string())
+        .unwrap_or_default();
+    match e.sqlite_error_code() {
+        Some(ReadOnly) | Some(PermissionDenied) | Some(CannotOpen) => format!(
+            "{e}; the agent must be able to write the ledger and its folder {folder}: make them writable, or set `ledger` in the config to a writable place"
+        ),
+        Some(DiskFull) => format!("{e}; the disk holding {folder} is full: free some space there"),
+        _ => e.to_string(),
+    }
+}
 
 /// Per-file states (SPEC §5).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -159,6 +190,62 @@ CREATE INDEX extras_source ON extras(source);
 "#,
     // 2: when a backup was pruned (`backups prune`), so restore can say so.
     "ALTER TABLE backups ADD COLUMN pruned INTEGER;",
+    // 3: paths are bytes (G10). Paths were stored as lossily converted text, so two names
+    // that are not UTF-8 could share one row; such rows (holding U+FFFD, the replacement
+    // character) cannot be trusted and are dropped: the next scan finds each file under its
+    // true name and recognises its content by hash (`outputs`), so nothing is sent again.
+    r#"
+CREATE TABLE files_v3 (
+    path      BLOB PRIMARY KEY,
+    folder    BLOB NOT NULL,
+    size      INTEGER NOT NULL,
+    mtime_ns  INTEGER NOT NULL,
+    inode     INTEGER NOT NULL,
+    hash      TEXT NOT NULL,
+    format    TEXT,
+    state     TEXT NOT NULL,
+    reason    TEXT,
+    orig_hash TEXT,
+    orig_size INTEGER,
+    opt_size  INTEGER,
+    updated   INTEGER NOT NULL
+);
+INSERT INTO files_v3
+    SELECT CAST(path AS BLOB), CAST(folder AS BLOB), size, mtime_ns, inode, hash, format,
+           state, reason, orig_hash, orig_size, opt_size, updated
+    FROM files WHERE instr(path, char(65533)) = 0;
+DROP TABLE files;
+ALTER TABLE files_v3 RENAME TO files;
+CREATE INDEX files_folder ON files(folder);
+CREATE INDEX files_hash ON files(hash);
+CREATE TABLE extras_v3 (
+    path   BLOB PRIMARY KEY,
+    source BLOB NOT NULL,
+    kind   TEXT NOT NULL,
+    hash   TEXT NOT NULL
+);
+INSERT INTO extras_v3
+    SELECT CAST(path AS BLOB), CAST(source AS BLOB), kind, hash
+    FROM extras WHERE instr(path, char(65533)) = 0 AND instr(source, char(65533)) = 0;
+DROP TABLE extras;
+ALTER TABLE extras_v3 RENAME TO extras;
+CREATE INDEX extras_source ON extras(source);
+"#,
+    // 4: files optimized in place and then deleted, so their originals stay restorable by
+    // their old path (see `ledger::deleted`).
+    r#"
+CREATE TABLE deleted (
+    path      BLOB NOT NULL,
+    folder    BLOB NOT NULL,
+    orig_hash TEXT NOT NULL,
+    hash      TEXT NOT NULL,
+    format    TEXT,
+    orig_size INTEGER,
+    deleted   INTEGER NOT NULL,
+    PRIMARY KEY (path, orig_hash)
+);
+CREATE INDEX deleted_orig ON deleted(orig_hash);
+"#,
 ];
 
 pub struct Ledger {
@@ -172,10 +259,20 @@ impl Ledger {
             path: path.to_path_buf(),
             source,
         };
-        if let Some(dir) = path.parent() {
-            // A missing data dir is created; failure surfaces as the open error below.
-            let _ = std::fs::create_dir_all(dir);
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            if !dir.exists() {
+                // A missing data dir is created private; a failure surfaces as the open
+                // error below.
+                use std::os::unix::fs::DirBuilderExt;
+                let _ = std::fs::DirBuilder::new()
+                    .recursive(true)
+                    .mode(0o700)
+                    .create(dir);
+            }
         }
+        // The ledger lists every private path: readable by this user only. SQLite gives its
+        // -wal and -shm files the database file's mode.
+        let _ = private_file(path);
         let conn = Connection::open(path).map_err(open_err)?;
         conn.busy_timeout(std::time::Duration::from_secs(10))
             .map_err(open_err)?;
@@ -248,6 +345,39 @@ impl Ledger {
         Ok(out)
     }
 
+    /// Runs `f` inside one transaction, with the ledger's own methods available (for bulk
+    /// work such as a rebuild). Rolled back if `f` fails.
+    pub fn in_transaction<T, E: From<LedgerError>>(
+        &mut self,
+        f: impl FnOnce(&Ledger) -> std::result::Result<T, E>,
+    ) -> std::result::Result<T, E> {
+        self.conn
+            .execute_batch("BEGIN IMMEDIATE")
+            .map_err(LedgerError::from)?;
+        match f(self) {
+            Ok(v) => {
+                self.conn
+                    .execute_batch("COMMIT")
+                    .map_err(LedgerError::from)?;
+                Ok(v)
+            }
+            Err(e) => {
+                let _ = self.conn.execute_batch("ROLLBACK");
+                Err(e)
+            }
+        }
+    }
+
+    /// Whether the ledger knows nothing yet (a new file).
+    pub fn is_empty(&self) -> Result<bool> {
+        Ok(self.conn.query_row(
+            "SELECT NOT EXISTS (SELECT 1 FROM files) AND NOT EXISTS (SELECT 1 FROM results)
+                AND NOT EXISTS (SELECT 1 FROM backups)",
+            [],
+            |r| r.get(0),
+        )?)
+    }
+
     /// Records that the original `hash` is in the backup store (flushed and verified).
     pub fn record_backup(&self, hash: &str, size: u64) -> Result<()> {
         self.conn.execute(
@@ -267,6 +397,25 @@ impl Ledger {
             .optional()?
             .is_some())
     }
+}
+
+/// Creates `path` empty with mode 0600 if it is missing, or narrows an existing file of this
+/// user's to 0600 (the agent's own state: the ledger, its lock, the journal).
+pub fn private_file(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)?;
+    let meta = file.metadata()?;
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    if meta.uid() == unsafe { libc::geteuid() } && meta.mode() & 0o077 != 0 {
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    }
+    Ok(())
 }
 
 /// Seconds since the epoch, for record keeping.
@@ -296,6 +445,37 @@ mod tests {
             .unwrap();
         assert_eq!(v, MIGRATIONS.len() as i64);
         assert!(l.has_backup("abc").unwrap());
+    }
+
+    #[test]
+    fn paths_stored_as_text_become_bytes_and_lossy_ones_are_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("l.db");
+        {
+            // A ledger as schema 2 left it: paths as text, one of them lossily converted.
+            let conn = Connection::open(&path).unwrap();
+            for step in &MIGRATIONS[..2] {
+                conn.execute_batch(step).unwrap();
+            }
+            conn.pragma_update(None, "user_version", 2).unwrap();
+            for p in ["/p/a.jpg", "/p/\u{fffd}\u{fffd}.jpg"] {
+                conn.execute(
+                    "INSERT INTO files (path, folder, size, mtime_ns, inode, hash, state, updated)
+                     VALUES (?1, '/p', 1, 1, 1, 'h', 'optimized', 0)",
+                    [p],
+                )
+                .unwrap();
+            }
+        }
+        let l = Ledger::open(&path).unwrap();
+        let rows = l.all_files().unwrap();
+        assert_eq!(rows.len(), 1, "{rows:?}");
+        assert_eq!(rows[0].path, Path::new("/p/a.jpg"));
+        let kind: String = l
+            .conn
+            .query_row("SELECT typeof(path) FROM files", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(kind, "blob");
     }
 
     #[test]

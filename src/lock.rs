@@ -6,6 +6,8 @@ use std::fs::File;
 use std::io::{Read, Seek, Write};
 use std::path::{Path, PathBuf};
 
+use crate::output::IoError;
+
 pub struct InstanceLock {
     _file: File,
     pub path: PathBuf,
@@ -20,15 +22,18 @@ fn lock_path(ledger: &Path) -> PathBuf {
 /// Takes the lock, or says which pid holds it.
 pub fn acquire(ledger: &Path) -> anyhow::Result<InstanceLock> {
     let path = lock_path(ledger);
+    let io = |what: &'static str, e: std::io::Error| IoError::new(what, &path, e);
     if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
+        std::fs::create_dir_all(dir).map_err(|e| IoError::new("cannot create", dir, e))?;
     }
+    crate::ledger::private_file(&path).map_err(|e| io("cannot create the lock file", e))?;
     let mut file = File::options()
         .read(true)
         .write(true)
         .create(true)
         .truncate(false)
-        .open(&path)?;
+        .open(&path)
+        .map_err(|e| io("cannot open the lock file", e))?;
     match file.try_lock() {
         Ok(()) => {}
         Err(std::fs::TryLockError::WouldBlock) => {
@@ -40,12 +45,15 @@ pub fn acquire(ledger: &Path) -> anyhow::Result<InstanceLock> {
                 ledger.display()
             );
         }
-        Err(std::fs::TryLockError::Error(e)) => return Err(e.into()),
+        Err(std::fs::TryLockError::Error(e)) => return Err(io("cannot lock", e).into()),
     }
-    file.set_len(0)?;
-    file.rewind()?;
-    write!(file, "{}", std::process::id())?;
-    file.sync_all()?;
+    let write_pid = |file: &mut File| -> std::io::Result<()> {
+        file.set_len(0)?;
+        file.rewind()?;
+        write!(file, "{}", std::process::id())?;
+        file.sync_all()
+    };
+    write_pid(&mut file).map_err(|e| io("cannot write the lock file", e))?;
     Ok(InstanceLock { _file: file, path })
 }
 

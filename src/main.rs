@@ -19,11 +19,13 @@ fn main() {
             dry_run,
             force,
             all,
+            deleted,
             paths,
         } => commands::restore::run(
             config,
             paths,
             *all,
+            *deleted,
             Options {
                 dry_run: *dry_run,
                 force: *force,

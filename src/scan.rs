@@ -9,7 +9,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::config::{Folder, Mode};
-use crate::content::{hash_file_sized, sniff_file, Format};
+use crate::content::{inspect, Format};
 use crate::ledger::{FileRow, Ledger, LedgerError, Stat, State, Tracked};
 use crate::output::TEMP_PREFIX;
 
@@ -139,23 +139,23 @@ const PAGE: usize = 2048;
 /// walk that visits the tree in the same order.
 struct Ordered<T> {
     page: std::collections::VecDeque<T>,
-    last: String,
+    last: Vec<u8>,
     done: bool,
 }
 
-/// What the ledger orders its paths by.
+/// What the ledger orders its paths by: their bytes (G10).
 trait Keyed {
-    fn key(&self) -> &str;
+    fn key(&self) -> &[u8];
 }
 
 impl Keyed for Tracked {
-    fn key(&self) -> &str {
+    fn key(&self) -> &[u8] {
         &self.path
     }
 }
 
-impl Keyed for String {
-    fn key(&self) -> &str {
+impl Keyed for Vec<u8> {
+    fn key(&self) -> &[u8] {
         self
     }
 }
@@ -164,7 +164,7 @@ impl<T: Keyed> Ordered<T> {
     fn new() -> Self {
         Ordered {
             page: Default::default(),
-            last: String::new(),
+            last: Vec::new(),
             done: false,
         }
     }
@@ -172,13 +172,13 @@ impl<T: Keyed> Ordered<T> {
     /// The next item, fetching the next page when this one is used up.
     fn front(
         &mut self,
-        fetch: impl Fn(&str) -> Result<Vec<T>, LedgerError>,
+        fetch: impl Fn(&[u8]) -> Result<Vec<T>, LedgerError>,
     ) -> Result<Option<&T>, LedgerError> {
         if self.page.is_empty() && !self.done {
             let page = fetch(&self.last)?;
             self.done = page.len() < PAGE;
             if let Some(l) = page.last() {
-                self.last = l.key().to_string();
+                self.last = l.key().to_vec();
             }
             self.page = page.into();
         }
@@ -188,8 +188,8 @@ impl<T: Keyed> Ordered<T> {
     /// Takes the next item if its key is below `bound` (any item when there is no bound).
     fn pop_before(
         &mut self,
-        bound: Option<&str>,
-        fetch: impl Fn(&str) -> Result<Vec<T>, LedgerError>,
+        bound: Option<&[u8]>,
+        fetch: impl Fn(&[u8]) -> Result<Vec<T>, LedgerError>,
     ) -> Result<Option<T>, LedgerError> {
         let take = match self.front(fetch)? {
             Some(t) => bound.is_none_or(|b| t.key() < b),
@@ -201,8 +201,8 @@ impl<T: Keyed> Ordered<T> {
     /// Takes the next item if its key is `k`.
     fn pop_eq(
         &mut self,
-        k: &str,
-        fetch: impl Fn(&str) -> Result<Vec<T>, LedgerError>,
+        k: &[u8],
+        fetch: impl Fn(&[u8]) -> Result<Vec<T>, LedgerError>,
     ) -> Result<Option<T>, LedgerError> {
         let take = self.front(fetch)?.is_some_and(|t| t.key() == k);
         Ok(if take { self.page.pop_front() } else { None })
@@ -227,17 +227,20 @@ fn children(dir: &Path, remove_temp: bool) -> std::io::Result<Vec<Child>> {
         let Ok(kind) = entry.file_type() else {
             continue; // vanished
         };
-        let name = entry.file_name();
-        let name = name.to_string_lossy();
-        if remove_temp && kind.is_file() && name.starts_with(TEMP_PREFIX) {
-            // Only a killed run leaves these; the target beside it is intact (G2).
+        let raw = entry.file_name();
+        let name = raw.to_string_lossy();
+        if remove_temp && kind.is_file() && crate::output::is_own_temp(&raw) {
+            // Only a killed run leaves these; the target beside it is intact (G2). A user's
+            // file that only looks like one (no mark) is left alone.
             let _ = std::fs::remove_file(entry.path());
             continue;
         }
         if skip_name(&name, kind.is_dir()) {
             continue;
         }
-        let mut key = name.as_bytes().to_vec();
+        // The name's own bytes, not a lossy text form: that would order (and match) names
+        // that are not UTF-8 wrongly (G10).
+        let mut key = std::os::unix::ffi::OsStrExt::as_bytes(raw.as_os_str()).to_vec();
         if kind.is_dir() {
             key.push(b'/');
         }
@@ -256,29 +259,29 @@ struct Merge<'l> {
     ledger: &'l Ledger,
     root: &'l Path,
     rows: Ordered<Tracked>,
-    extras: Ordered<String>,
+    extras: Ordered<Vec<u8>>,
 }
 
 impl Merge<'_> {
     /// The next row the walk has passed without meeting its path: below `key`, or any row
     /// left once the walk is over (`None`).
-    fn passed(&mut self, key: Option<&str>) -> Result<Option<Tracked>, LedgerError> {
+    fn passed(&mut self, key: Option<&[u8]>) -> Result<Option<Tracked>, LedgerError> {
         let (ledger, root) = (self.ledger, self.root);
         self.rows
             .pop_before(key, |after| ledger.tracked_under_page(root, after, PAGE))
     }
 
     /// The row of the path `key`, once the rows before it are passed.
-    fn row_at(&mut self, key: &str) -> Result<Option<Tracked>, LedgerError> {
+    fn row_at(&mut self, key: &[u8]) -> Result<Option<Tracked>, LedgerError> {
         let (ledger, root) = (self.ledger, self.root);
         self.rows
             .pop_eq(key, |after| ledger.tracked_under_page(root, after, PAGE))
     }
 
     /// Whether `key` is a file the agent wrote beside a result (never an input).
-    fn is_extra(&mut self, key: &str) -> Result<bool, LedgerError> {
+    fn is_extra(&mut self, key: &[u8]) -> Result<bool, LedgerError> {
         let (ledger, root) = (self.ledger, self.root);
-        let fetch = |after: &str| ledger.extras_under_page(root, after, PAGE);
+        let fetch = |after: &[u8]| ledger.extras_under_page(root, after, PAGE);
         while self.extras.pop_before(Some(key), fetch)?.is_some() {}
         Ok(self.extras.pop_eq(key, fetch)?.is_some())
     }
@@ -321,7 +324,7 @@ impl<'a> Walk<'a> {
     /// A tracked file the walk passed without finding: gone, unless it is below a folder
     /// that could not be read.
     fn unseen(&mut self, row: Tracked) {
-        let path = PathBuf::from(row.path);
+        let path = crate::names::from_bytes(row.path);
         if !self.unreadable.iter().any(|u| path.starts_with(u)) {
             self.gone.push(path);
         }
@@ -385,16 +388,16 @@ impl<'a> Walk<'a> {
         path: &Path,
         meta: std::io::Result<std::fs::Metadata>,
     ) -> Result<(), LedgerError> {
-        let key = crate::ledger::path_str(path);
-        while let Some(r) = m.passed(Some(&key))? {
+        let key = crate::names::bytes(path);
+        while let Some(r) = m.passed(Some(key))? {
             self.known += 1;
             self.unseen(r);
         }
-        let row = m.row_at(&key)?;
+        let row = m.row_at(key)?;
         if row.is_some() {
             self.known += 1;
         }
-        let is_extra = m.is_extra(&key)?;
+        let is_extra = m.is_extra(key)?;
         let excluded = !self.folder.exclude.is_empty()
             && path
                 .strip_prefix(&self.folder.path)
@@ -584,10 +587,12 @@ fn hash_one(
     path: &Path,
     seen: &std::fs::Metadata,
 ) -> std::io::Result<Option<(String, Option<Format>)>> {
-    let format = sniff_file(path)?;
-    let hash = hash_file_sized(path, seen.len())?;
+    let (hash, format, opened) = inspect(path)?;
+    // The descriptor read must be the file the walk saw (not a file swapped in since), and
+    // the path must still hold it, unchanged, once read.
     let after = std::fs::symlink_metadata(path).ok().map(|m| Stat::of(&m));
-    Ok((after == Some(Stat::of(seen))).then_some((hash, format)))
+    let seen = Stat::of(seen);
+    Ok((Stat::of(&opened) == seen && after == Some(seen)).then_some((hash, format)))
 }
 
 #[cfg(test)]

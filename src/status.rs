@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use crate::config::{Config, Mode};
 use crate::ledger::{BackupTotals, FolderSummary, Ledger, Summary};
+use crate::names::shown;
 use crate::optimize::shortpixel::Credits;
 
 #[derive(Debug, Serialize)]
@@ -18,6 +19,7 @@ pub struct Report {
     pub failures: Vec<Failure>,
     pub credits: Option<Credits>,
     pub backend: &'static str,
+    #[serde(serialize_with = "crate::names::serialize")]
     pub ledger: PathBuf,
     /// Why files were skipped, with counts.
     pub skipped: Vec<SkipReason>,
@@ -39,6 +41,7 @@ pub struct Daemon {
 
 #[derive(Debug, Serialize)]
 pub struct FolderReport {
+    #[serde(serialize_with = "crate::names::serialize")]
     pub path: PathBuf,
     pub mode: &'static str,
     #[serde(flatten)]
@@ -47,6 +50,8 @@ pub struct FolderReport {
 
 #[derive(Debug, Serialize)]
 pub struct Failure {
+    /// Escaped where the name is not UTF-8 (see `names::shown`).
+    #[serde(serialize_with = "crate::names::serialize")]
     pub path: PathBuf,
     pub reason: String,
 }
@@ -219,7 +224,7 @@ pub fn render(r: &Report) -> String {
     if !r.failures.is_empty() {
         let _ = writeln!(out, "\nfailures ({}):", r.failures.len());
         for f in r.failures.iter().take(20) {
-            let _ = writeln!(out, "  {}: {}", f.path.display(), f.reason);
+            let _ = writeln!(out, "  {}: {}", shown(&f.path), f.reason);
         }
         if r.failures.len() > 20 {
             let _ = writeln!(
@@ -243,7 +248,7 @@ pub fn render(r: &Report) -> String {
         if !notable.is_empty() {
             let _ = writeln!(out, "\nskipped files:");
             for f in notable.iter().take(20) {
-                let _ = writeln!(out, "  {}: {}", f.path.display(), f.reason);
+                let _ = writeln!(out, "  {}: {}", shown(&f.path), f.reason);
             }
             if notable.len() > 20 {
                 let _ = writeln!(
@@ -269,7 +274,7 @@ fn top_reasons(failures: &[Failure]) -> Vec<(&str, usize)> {
 }
 
 fn shorten(p: &Path, max: usize) -> String {
-    let s = p.display().to_string();
+    let s = shown(p);
     let n = s.chars().count();
     if n <= max {
         s

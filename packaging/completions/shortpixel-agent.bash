@@ -226,7 +226,7 @@ _shortpixel__agent() {
             return 0
             ;;
         shortpixel__subcmd__agent__subcmd__backups__subcmd__prune)
-            opts="-h --older-than --max-size --dry-run --force --config --log-format --help"
+            opts="-h --older-than --max-size --dry-run --force --deleted-older-than --config --log-format --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -237,6 +237,10 @@ _shortpixel__agent() {
                     return 0
                     ;;
                 --max-size)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --deleted-older-than)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -516,7 +520,7 @@ _shortpixel__agent() {
             return 0
             ;;
         shortpixel__subcmd__agent__subcmd__restore)
-            opts="-h --dry-run --force --all --config --log-format --help"
+            opts="-h --dry-run --force --all --deleted --config --log-format --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

@@ -59,6 +59,7 @@ json\t'One JSON object per line: timestamp, level, message'"
 complete -c shortpixel-agent -n "__fish_shortpixel_agent_using_subcommand restore" -l dry-run -d 'Show what would be restored, change nothing'
 complete -c shortpixel-agent -n "__fish_shortpixel_agent_using_subcommand restore" -l force -d 'Restore even files edited since they were optimized (the edit is lost)'
 complete -c shortpixel-agent -n "__fish_shortpixel_agent_using_subcommand restore" -l all -d 'Every file the agent has changed'
+complete -c shortpixel-agent -n "__fish_shortpixel_agent_using_subcommand restore" -l deleted -d 'Also files optimized in place and deleted since: all of them, or those under the PATHs given (a deleted file named by its own path needs no flag)'
 complete -c shortpixel-agent -n "__fish_shortpixel_agent_using_subcommand restore" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c shortpixel-agent -n "__fish_shortpixel_agent_using_subcommand check" -l config -d 'Config file (default: $SHORTPIXEL_AGENT_CONFIG, else the OS config dir)' -r -F
 complete -c shortpixel-agent -n "__fish_shortpixel_agent_using_subcommand check" -l log-format -d 'How log lines on stderr look: "text" for people, "json" (one object per line) for log collectors' -r -f -a "text\t'Lines for people: time, level, message'
@@ -81,6 +82,7 @@ json\t'One JSON object per line: timestamp, level, message'"
 complete -c shortpixel-agent -n "__fish_shortpixel_agent_using_subcommand backups; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c shortpixel-agent -n "__fish_shortpixel_agent_using_subcommand backups; and __fish_seen_subcommand_from prune" -l older-than -d 'Prune backups older than this: 90d, 12w, 36h (s, m, h, d, w)' -r
 complete -c shortpixel-agent -n "__fish_shortpixel_agent_using_subcommand backups; and __fish_seen_subcommand_from prune" -l max-size -d 'Prune the oldest backups until all of them fit in this size: 10GiB, 500MB' -r
+complete -c shortpixel-agent -n "__fish_shortpixel_agent_using_subcommand backups; and __fish_seen_subcommand_from prune" -l deleted-older-than -d 'Also prune the originals of files optimized in place and deleted at least this long ago: 90d, 12w (otherwise they are kept, so a deleted file can be restored)' -r
 complete -c shortpixel-agent -n "__fish_shortpixel_agent_using_subcommand backups; and __fish_seen_subcommand_from prune" -l config -d 'Config file (default: $SHORTPIXEL_AGENT_CONFIG, else the OS config dir)' -r -F
 complete -c shortpixel-agent -n "__fish_shortpixel_agent_using_subcommand backups; and __fish_seen_subcommand_from prune" -l log-format -d 'How log lines on stderr look: "text" for people, "json" (one object per line) for log collectors' -r -f -a "text\t'Lines for people: time, level, message'
 json\t'One JSON object per line: timestamp, level, message'"

@@ -35,6 +35,9 @@ pub struct Entry {
     pub kind: Kind,
     /// The only copy of an original whose file is optimized in place.
     pub needed: bool,
+    /// The only copy of the original of a file optimized in place and then deleted: when
+    /// the last such file was deleted (seconds since the epoch).
+    pub deleted: Option<i64>,
 }
 
 /// Everything in the store, oldest first.
@@ -49,8 +52,8 @@ impl Inventory {
     /// Walks the store (`<dir>/ab/abcdef…`) and asks the ledger, if there is one, which files
     /// are originals and which of those are still needed.
     pub fn load(store: &BackupStore, ledger: Option<&Ledger>) -> anyhow::Result<Inventory> {
-        let (rows, needed) = match ledger {
-            Some(l) => (l.backup_rows()?, l.needed_backups()?),
+        let (rows, needed, deleted) = match ledger {
+            Some(l) => (l.backup_rows()?, l.needed_backups()?, l.deleted_backups()?),
             None => Default::default(),
         };
         let originals: std::collections::HashMap<&str, i64> = rows
@@ -97,6 +100,10 @@ impl Inventory {
                 };
                 entries.push(Entry {
                     needed: kind == Kind::Original && needed.contains(&name),
+                    deleted: deleted
+                        .get(&name)
+                        .copied()
+                        .filter(|_| kind == Kind::Original),
                     hash: name,
                     path: file.path(),
                     size: meta.len(),
@@ -140,6 +147,9 @@ pub struct Criteria {
     pub max_size: Option<u64>,
     /// Also prune needed backups.
     pub force: bool,
+    /// The retention rule for deleted files: the originals of files optimized in place and
+    /// deleted at least this long ago may be pruned.
+    pub deleted_older_than: Option<Duration>,
 }
 
 /// The outcome of [`plan`]: indexes into the inventory's entries.
@@ -157,7 +167,15 @@ pub fn plan(inv: &Inventory, c: &Criteria, now: i64) -> Plan {
     let n = inv.entries.len();
     let mut chosen = vec![false; n];
     let mut kept = vec![false; n];
-    let prunable = |e: &Entry| !e.needed || c.force;
+    let deleted_cutoff = c
+        .deleted_older_than
+        .map(|age| now.saturating_sub(age.as_secs() as i64));
+    let prunable = |e: &Entry| {
+        c.force
+            || (!e.needed
+                && e.deleted
+                    .is_none_or(|when| deleted_cutoff.is_some_and(|cut| when <= cut)))
+    };
     if let Some(age) = c.older_than {
         let cutoff = now.saturating_sub(age.as_secs() as i64);
         for (i, e) in inv.entries.iter().enumerate() {
@@ -242,6 +260,12 @@ pub fn execute(
         }
     }
     ledger.mark_pruned(&failed, None)?;
+    // The deleted files whose original went can no longer be brought back: forget them.
+    let gone: Vec<String> = originals
+        .into_iter()
+        .filter(|h| !failed.contains(h))
+        .collect();
+    ledger.drop_deleted_of(&gone)?;
     Ok((files, bytes))
 }
 
@@ -319,6 +343,7 @@ mod tests {
             created,
             kind,
             needed,
+            deleted: None,
         }
     }
 
@@ -375,6 +400,32 @@ mod tests {
         assert_eq!(tight.prune, vec![1, 2]);
         assert_eq!(tight.kept_needed, vec![0, 3]);
         assert_eq!(tight.left_bytes, 200);
+    }
+
+    #[test]
+    fn the_original_of_a_deleted_file_goes_only_by_force_or_the_retention_rule() {
+        let mut inv = inventory();
+        // "b" is the only copy of the original of a file deleted at t = 4_000.
+        inv.entries[1].deleted = Some(4_000);
+        let c = Criteria {
+            max_size: Some(0),
+            ..Criteria::default()
+        };
+        let p = plan(&inv, &c, 10_000);
+        assert_eq!(p.prune, vec![2], "only the kept result goes");
+        assert_eq!(p.kept_needed, vec![0, 1, 3]);
+        // Deleted 6_000 s ago: a rule of 7_000 s keeps it, one of 5_000 s lets it go.
+        for (age, pruned) in [(7_000, vec![2]), (5_000, vec![1, 2])] {
+            let rule = Criteria {
+                deleted_older_than: Some(Duration::from_secs(age)),
+                ..c
+            };
+            assert_eq!(plan(&inv, &rule, 10_000).prune, pruned, "rule {age}");
+        }
+        assert_eq!(
+            plan(&inv, &Criteria { force: true, ..c }, 10_000).prune,
+            vec![0, 1, 2, 3]
+        );
     }
 
     #[test]

@@ -20,11 +20,13 @@ pub fn run(config: Option<&Path>, action: Option<&BackupsAction>) -> anyhow::Res
             max_size,
             dry_run,
             force,
+            deleted_older_than,
         }) => {
             let criteria = Criteria {
                 older_than: *older_than,
                 max_size: *max_size,
                 force: *force,
+                deleted_older_than: *deleted_older_than,
             };
             prune(&config, criteria, *dry_run)
         }
@@ -54,6 +56,18 @@ fn list(config: &Config) -> anyhow::Result<i32> {
         "  kept results:   {kept_n} files, {} (optimized bytes, so a copy of an original is never paid for twice)",
         human_bytes(kept_b)
     );
+    let deleted = inv
+        .entries
+        .iter()
+        .filter(|e| e.deleted.is_some() && !e.needed)
+        .fold((0u64, 0u64), |(n, b), e| (n + 1, b + e.size));
+    if deleted.0 > 0 {
+        println!(
+            "  of deleted files: {} originals, {}, of files deleted after they were optimized in place (`restore --deleted` brings them back)",
+            deleted.0,
+            human_bytes(deleted.1)
+        );
+    }
     if let Some(oldest) = inv.entries.first() {
         println!("  oldest:         {}", prune::date(oldest.created));
     }
@@ -79,8 +93,8 @@ fn prune(config: &Config, criteria: Criteria, dry_run: bool) -> anyhow::Result<i
     // Pruning decides from the ledger which backups are needed: no agent may change that
     // meanwhile.
     let _lock = crate::lock::acquire(&config.ledger)?;
-    let mut ledger = Ledger::open(&config.ledger)?;
     let store = BackupStore::new(&config.backup_dir);
+    let mut ledger = crate::recover::open(config, &store)?;
     let inv = Inventory::load(&store, Some(&ledger))?;
     let now = crate::ledger::now();
     let plan = prune::plan(&inv, &criteria, now);
@@ -96,7 +110,7 @@ fn prune(config: &Config, criteria: Criteria, dry_run: bool) -> anyhow::Result<i
     let needed_pruned = plan
         .prune
         .iter()
-        .filter(|&&i| inv.entries[i].needed)
+        .filter(|&&i| inv.entries[i].needed || inv.entries[i].deleted.is_some())
         .count();
     let (files, bytes) = if dry_run {
         (orig_n + kept_n, orig_b + kept_b)
@@ -111,17 +125,31 @@ fn prune(config: &Config, criteria: Criteria, dry_run: bool) -> anyhow::Result<i
     );
     if needed_pruned > 0 {
         println!(
-            "{needed_pruned} of them {} the only copy of an original whose file is optimized in place: those files can no longer be restored",
+            "{needed_pruned} of them {} the only copy of an original whose file is optimized in place (or was, before it was deleted): those originals can no longer be restored",
             if dry_run { "would be" } else { "were" }
         );
     }
-    if !plan.kept_needed.is_empty() {
-        let kept: u64 = plan.kept_needed.iter().map(|&i| inv.entries[i].size).sum();
+    let kept = |of_deleted: bool| {
+        plan.kept_needed
+            .iter()
+            .map(|&i| &inv.entries[i])
+            .filter(|e| e.needed != of_deleted)
+            .fold((0u64, 0u64), |(n, b), e| (n + 1, b + e.size))
+    };
+    let (live_n, live_b) = kept(false);
+    if live_n > 0 {
         println!(
-            "kept {} backup(s) ({}) that are the only copy of an original whose file is optimized in place; \
+            "kept {live_n} backup(s) ({}) that are the only copy of an original whose file is optimized in place; \
              restore those files first, or add --force to prune them anyway (they could then never be restored)",
-            plan.kept_needed.len(),
-            human_bytes(kept)
+            human_bytes(live_b)
+        );
+    }
+    let (gone_n, gone_b) = kept(true);
+    if gone_n > 0 {
+        println!(
+            "kept {gone_n} backup(s) ({}) that are the only copy of the original of a file deleted since it was optimized \
+             (`restore --deleted --dry-run` lists them); add --deleted-older-than AGE to let those go",
+            human_bytes(gone_b)
         );
     }
     if let Some(max) = criteria.max_size {

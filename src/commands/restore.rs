@@ -3,50 +3,60 @@
 use std::path::{Path, PathBuf};
 
 use crate::backup::BackupStore;
-use crate::ledger::Ledger;
-use crate::restore::{restore_one, select, Options, Outcome};
+use crate::names::shown;
+use crate::restore::{restore, select, Options, Outcome};
 
 pub fn run(
     config: Option<&Path>,
     paths: &[PathBuf],
     all: bool,
+    deleted: bool,
     opts: Options,
 ) -> anyhow::Result<i32> {
     let config = super::load(config)?;
     // A restore writes files the daemon may be working on: take the same lock.
     let _lock = crate::lock::acquire(&config.ledger)?;
-    let ledger = Ledger::open(&config.ledger)?;
     let backups = BackupStore::new(&config.backup_dir);
-    let (rows, unknown) = select(&ledger, paths, all)?;
+    let ledger = crate::recover::open(&config, &backups)?;
+    let sel = select(&ledger, paths, all, deleted)?;
     let mut code = 0;
-    for p in &unknown {
-        eprintln!(
-            "{}: not a file the agent manages; nothing to restore",
-            p.display()
-        );
+    for (p, exists) in &sel.unknown {
+        if *exists {
+            eprintln!(
+                "{}: not a file the agent manages; nothing to restore",
+                shown(p)
+            );
+        } else {
+            eprintln!(
+                "{}: no such file, and the agent has no record of a file there",
+                shown(p)
+            );
+        }
         code = 1;
     }
     let (mut restored, mut refused) = (0, 0);
-    for row in &rows {
+    let single = !all && sel.targets.len() == 1;
+    for target in &sel.targets {
+        let path = target.path();
         // One file's I/O error must not stop the rest: it becomes a refusal with the reason.
-        let outcome = restore_one(&config, &ledger, &backups, row, opts)
+        let outcome = restore(&config, &ledger, &backups, target, opts)
             .unwrap_or_else(|e| Outcome::Refused(format!("{e:#}")));
         match outcome {
             Outcome::Restored => {
                 restored += 1;
-                println!("restored {}", row.path.display());
+                println!("restored {}", shown(path));
             }
             Outcome::WouldRestore => {
                 restored += 1;
-                println!("would restore {}", row.path.display());
+                println!("would restore {}", shown(path));
             }
             Outcome::Refused(why) => {
                 refused += 1;
-                eprintln!("not restored {}: {why}", row.path.display());
+                eprintln!("not restored {}: {why}", shown(path));
             }
             Outcome::Nothing(why) => {
-                if !all && rows.len() == 1 {
-                    println!("{}: nothing to restore: {why}", row.path.display());
+                if single {
+                    println!("{}: nothing to restore: {why}", shown(path));
                 }
             }
         }

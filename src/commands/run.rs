@@ -8,7 +8,6 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use crate::daemon::{self, Signals, GRACE};
-use crate::ledger::Ledger;
 use crate::logging::{self, LogFormat};
 use crate::pipeline::batch::{self, Scope};
 use crate::pipeline::{Ctx, Shared, Tally};
@@ -25,7 +24,9 @@ pub fn run(config: Option<&Path>, once: bool, log_format: LogFormat) -> anyhow::
     // send SIGHUP or SIGTERM, whose default action would kill it on the spot.
     let signals = rt.block_on(async { Signals::new() })?;
     let _lock = crate::lock::acquire(&config.ledger)?;
-    let shared = Shared::new(Ledger::open(&config.ledger)?);
+    let backups = crate::backup::BackupStore::new(&config.backup_dir);
+    let ledger = crate::recover::open(&config, &backups)?;
+    let shared = Shared::new(ledger, backups, config.memory_budget);
     let code = rt.block_on(async move {
         if once {
             once_through(config, shared, signals, log_format).await
@@ -79,9 +80,20 @@ async fn once_through(
     Ok(if stopped { code.max(1) } else { code })
 }
 
+/// The process's peak resident memory in bytes (Linux: VmHWM), for the run's last log line.
+fn peak_memory() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
 fn summarize(t: &Tally) -> i32 {
     let get = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Relaxed);
     println!("done: {}", t.line());
+    if let Some(peak) = peak_memory() {
+        tracing::debug!("peak memory: {} MiB", peak >> 20);
+    }
     if let Some(fatal) = t.fatal() {
         logging::error(&format!("error: {fatal}"));
         return 1;

@@ -22,6 +22,7 @@ struct RawConfig {
     ledger: Option<PathBuf>,
     backup_dir: Option<PathBuf>,
     concurrency: Option<i64>,
+    memory_budget: Option<String>,
     settle: Option<f64>,
     rescan_interval: Option<f64>,
     watch_poll_interval: Option<f64>,
@@ -130,6 +131,19 @@ pub fn load_str(file: &Path, text: &str, env_key: Option<String>) -> Result<Conf
         None => default_concurrency(backend),
         Some(n @ 1..=64) => n as usize,
         Some(n) => return Err(err("concurrency", format!("{n} is out of range (1 to 64)"))),
+    };
+    let memory_budget = match raw.memory_budget {
+        None => crate::pipeline::budget::default_budget(),
+        Some(s) => match crate::backup::prune::parse_size(&s) {
+            Ok(n) if n >= 16 << 20 => n,
+            Ok(_) => {
+                return Err(err(
+                    "memory_budget",
+                    format!("{s:?} is too small: the built-in optimizer needs at least 16MiB"),
+                ))
+            }
+            Err(e) => return Err(err("memory_budget", e)),
+        },
     };
     let data = default_data_dir();
     let ledger = raw
@@ -300,6 +314,7 @@ pub fn load_str(file: &Path, text: &str, env_key: Option<String>) -> Result<Conf
         ledger,
         backup_dir,
         concurrency,
+        memory_budget,
         network,
         watching,
         folders,

@@ -3,9 +3,11 @@
 
 use std::path::{Path, PathBuf};
 
+use rusqlite::types::ValueRef;
 use rusqlite::{params, OptionalExtension, Row};
 
 use super::{now, Ledger, Result, State};
+use crate::names::{bytes, from_bytes};
 
 /// The cheap identity of a file's content: if all three agree with the ledger, the hash
 /// is reused and the file is not read again.
@@ -30,7 +32,8 @@ impl Stat {
 /// The little the scan reads of every tracked file (the whole row only when it matters).
 #[derive(Debug, Clone)]
 pub struct Tracked {
-    pub path: String,
+    /// The path's bytes (G10), which order the scan's merge.
+    pub path: Vec<u8>,
     pub stat: Stat,
     /// Whether a hash is recorded (a file that could not be read has none).
     pub hashed: bool,
@@ -55,10 +58,26 @@ pub struct FileRow {
 const COLUMNS: &str =
     "path, folder, size, mtime_ns, inode, hash, format, state, reason, orig_hash, orig_size, opt_size";
 
+/// A path column: bytes (text only in a ledger not yet migrated, read by `status`).
+pub(crate) fn path_at(r: &Row<'_>, i: usize) -> rusqlite::Result<PathBuf> {
+    raw_path_at(r, i).map(from_bytes)
+}
+
+pub(crate) fn raw_path_at(r: &Row<'_>, i: usize) -> rusqlite::Result<Vec<u8>> {
+    match r.get_ref(i)? {
+        ValueRef::Blob(b) | ValueRef::Text(b) => Ok(b.to_vec()),
+        other => Err(rusqlite::Error::InvalidColumnType(
+            i,
+            "path".into(),
+            other.data_type(),
+        )),
+    }
+}
+
 fn from_row(r: &Row<'_>) -> rusqlite::Result<FileRow> {
     Ok(FileRow {
-        path: PathBuf::from(r.get::<_, String>(0)?),
-        folder: PathBuf::from(r.get::<_, String>(1)?),
+        path: path_at(r, 0)?,
+        folder: path_at(r, 1)?,
         stat: Stat {
             size: r.get::<_, i64>(2)? as u64,
             mtime_ns: r.get(3)?,
@@ -74,18 +93,20 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<FileRow> {
     })
 }
 
-/// How a path is stored (and ordered) in the ledger.
-pub fn path_str(p: &Path) -> String {
-    p.to_string_lossy().into_owned()
-}
-
 /// The path itself and the key range of everything below it, ["path/", "path0") ('0' is
 /// '/' + 1), so "at or below" lookups use the primary key instead of scanning the table:
-/// `WHERE path = ?1 OR (path >= ?2 AND path < ?3)`.
-pub(crate) fn under(path: &Path) -> [String; 3] {
-    let p = path_str(path);
-    let base = p.trim_end_matches('/').to_string();
-    [p, format!("{base}/"), format!("{base}0")]
+/// `WHERE path = ?1 OR (path >= ?2 AND path < ?3)`. Byte ranges: names need not be UTF-8.
+pub(crate) fn under(path: &Path) -> [Vec<u8>; 3] {
+    let p = bytes(path).to_vec();
+    let mut base = p.as_slice();
+    while let [rest @ .., b'/'] = base {
+        base = rest;
+    }
+    let mut from = base.to_vec();
+    from.push(b'/');
+    let mut to = base.to_vec();
+    to.push(b'0');
+    [p, from, to]
 }
 
 /// One page of the key range at or below ?1 (see [`under`]), after ?4. Written as a single
@@ -100,7 +121,7 @@ impl Ledger {
         let mut stmt = self
             .conn
             .prepare_cached(&format!("SELECT {COLUMNS} FROM files WHERE path = ?1"))?;
-        Ok(stmt.query_row([path_str(path)], from_row).optional()?)
+        Ok(stmt.query_row([bytes(path)], from_row).optional()?)
     }
 
     /// Up to `limit` tracked files at or below `path` that sort after `after`, in path order,
@@ -108,7 +129,7 @@ impl Ledger {
     pub fn tracked_under_page(
         &self,
         path: &Path,
-        after: &str,
+        after: &[u8],
         limit: usize,
     ) -> Result<Vec<Tracked>> {
         let mut stmt = self.conn.prepare_cached(&format!(
@@ -118,7 +139,7 @@ impl Ledger {
         let [exact, from, to] = under(path);
         let rows = stmt.query_map(params![exact, from, to, after, limit as i64], |r| {
             Ok(Tracked {
-                path: r.get(0)?,
+                path: raw_path_at(r, 0)?,
                 stat: Stat {
                     size: r.get::<_, i64>(1)? as u64,
                     mtime_ns: r.get(2)?,
@@ -145,10 +166,8 @@ impl Ledger {
         let mut stmt = self
             .conn
             .prepare("SELECT path FROM files WHERE state = ?1")?;
-        let rows = stmt.query_map([state.as_str()], |r| r.get::<_, String>(0))?;
-        Ok(rows
-            .map(|r| r.map(PathBuf::from))
-            .collect::<rusqlite::Result<_>>()?)
+        let rows = stmt.query_map([state.as_str()], |r| path_at(r, 0))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
     pub fn all_files(&self) -> Result<Vec<FileRow>> {
@@ -157,6 +176,18 @@ impl Ledger {
             .prepare(&format!("SELECT {COLUMNS} FROM files ORDER BY path"))?;
         let rows = stmt.query_map([], from_row)?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Hands every tracked file to `f`, in path order, without holding them all in memory.
+    pub fn for_each_file(&self, mut f: impl FnMut(FileRow)) -> Result<()> {
+        let mut stmt = self
+            .conn
+            .prepare(&format!("SELECT {COLUMNS} FROM files ORDER BY path"))?;
+        let mut rows = stmt.query([])?;
+        while let Some(r) = rows.next()? {
+            f(from_row(r)?);
+        }
+        Ok(())
     }
 
     /// Writes a batch of scanned rows in one transaction.
@@ -175,8 +206,8 @@ impl Ledger {
             let t = now();
             for r in rows {
                 stmt.execute(params![
-                    path_str(&r.path),
-                    path_str(&r.folder),
+                    bytes(&r.path),
+                    bytes(&r.folder),
                     r.stat.size as i64,
                     r.stat.mtime_ns,
                     r.stat.inode as i64,
@@ -194,7 +225,34 @@ impl Ledger {
         })
     }
 
-    /// Forgets files that are gone, in one transaction; returns their last rows.
+    /// Tracks a file the agent just brought back (a deleted file restored).
+    pub fn track_restored(&self, r: &FileRow) -> Result<()> {
+        self.conn.execute(
+            "INSERT OR REPLACE INTO files (path, folder, size, mtime_ns, inode, hash, format, state,
+                                           reason, orig_hash, orig_size, opt_size, updated)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+            params![
+                bytes(&r.path),
+                bytes(&r.folder),
+                r.stat.size as i64,
+                r.stat.mtime_ns,
+                r.stat.inode as i64,
+                r.hash,
+                r.format,
+                r.state.as_str(),
+                r.reason,
+                r.orig_hash,
+                r.orig_size.map(|v| v as i64),
+                r.opt_size.map(|v| v as i64),
+                now()
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// Forgets files that are gone, in one transaction; returns their last rows. A file
+    /// that was optimized in place leaves a `deleted` record, so its original stays
+    /// restorable by its old path (see `ledger::deleted`).
     pub fn forget(&mut self, paths: &[PathBuf]) -> Result<Vec<FileRow>> {
         self.transaction(|tx| {
             let mut get =
@@ -202,8 +260,11 @@ impl Ledger {
             let mut del = tx.prepare_cached("DELETE FROM files WHERE path = ?1")?;
             let mut rows = Vec::new();
             for p in paths {
-                if let Some(r) = get.query_row([path_str(p)], from_row).optional()? {
-                    del.execute([path_str(p)])?;
+                if let Some(r) = get.query_row([bytes(p)], from_row).optional()? {
+                    if super::deleted::keeps_an_original(&r) {
+                        super::deleted::record(tx, &r)?;
+                    }
+                    del.execute([bytes(p)])?;
                     rows.push(r);
                 }
             }
@@ -215,10 +276,10 @@ impl Ledger {
     /// content, state and history, and replacing any row the new path had.
     pub fn move_file(&mut self, from: &Path, to: &Path, folder: &Path) -> Result<bool> {
         self.transaction(|tx| {
-            tx.execute("DELETE FROM files WHERE path = ?1", [path_str(to)])?;
+            tx.execute("DELETE FROM files WHERE path = ?1", [bytes(to)])?;
             let n = tx.execute(
                 "UPDATE files SET path = ?1, folder = ?2, updated = ?3 WHERE path = ?4",
-                params![path_str(to), path_str(folder), now(), path_str(from)],
+                params![bytes(to), bytes(folder), now(), bytes(from)],
             )?;
             Ok(n > 0)
         })
@@ -227,7 +288,7 @@ impl Ledger {
     pub fn set_state(&self, path: &Path, state: State, reason: Option<&str>) -> Result<()> {
         self.conn.execute(
             "UPDATE files SET state = ?1, reason = ?2, updated = ?3 WHERE path = ?4",
-            params![state.as_str(), reason, now(), path_str(path)],
+            params![state.as_str(), reason, now(), bytes(path)],
         )?;
         Ok(())
     }
@@ -245,7 +306,7 @@ impl Ledger {
             )?;
             let t = now();
             for p in paths {
-                stmt.execute(params![state.as_str(), reason, t, path_str(p)])?;
+                stmt.execute(params![state.as_str(), reason, t, bytes(p)])?;
             }
             Ok(())
         })
@@ -276,7 +337,7 @@ impl Ledger {
                 orig_size.map(|v| v as i64),
                 opt_size.map(|v| v as i64),
                 now(),
-                path_str(path)
+                bytes(path)
             ],
         )?;
         Ok(())

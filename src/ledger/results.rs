@@ -6,8 +6,9 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::{params, OptionalExtension};
 
-use super::files::path_str;
+use super::files::{path_at, raw_path_at};
 use super::{now, Ledger, Result};
+use crate::names::bytes;
 
 /// How optimizing one content under one profile ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -134,12 +135,12 @@ impl Ledger {
     /// A tracked file that currently holds `hash`, to copy a known result from instead of
     /// paying for it again.
     pub fn path_with_hash(&self, hash: &str) -> Result<Option<PathBuf>> {
-        let from_files: Option<String> = self
+        let from_files: Option<PathBuf> = self
             .conn
             .query_row(
                 "SELECT path FROM files WHERE hash = ?1 LIMIT 1",
                 [hash],
-                |r| r.get(0),
+                |r| path_at(r, 0),
             )
             .optional()?;
         let found = match from_files {
@@ -149,11 +150,11 @@ impl Ledger {
                 .query_row(
                     "SELECT path FROM extras WHERE hash = ?1 LIMIT 1",
                     [hash],
-                    |r| r.get(0),
+                    |r| path_at(r, 0),
                 )
                 .optional()?,
         };
-        Ok(found.map(PathBuf::from))
+        Ok(found)
     }
 
     pub fn job(&self, orig_hash: &str, profile: &str) -> Result<Option<Job>> {
@@ -190,7 +191,7 @@ impl Ledger {
     pub fn put_extra(&self, path: &Path, source: &Path, kind: &str, hash: &str) -> Result<()> {
         self.conn.execute(
             "INSERT OR REPLACE INTO extras (path, source, kind, hash) VALUES (?1, ?2, ?3, ?4)",
-            params![path_str(path), path_str(source), kind, hash],
+            params![bytes(path), bytes(source), kind, hash],
         )?;
         Ok(())
     }
@@ -199,9 +200,9 @@ impl Ledger {
         let mut stmt = self
             .conn
             .prepare("SELECT path, kind, hash FROM extras WHERE source = ?1")?;
-        let rows = stmt.query_map([path_str(source)], |r| {
+        let rows = stmt.query_map([bytes(source)], |r| {
             Ok(Extra {
-                path: PathBuf::from(r.get::<_, String>(0)?),
+                path: path_at(r, 0)?,
                 kind: r.get(1)?,
                 hash: r.get(2)?,
             })
@@ -210,7 +211,12 @@ impl Ledger {
     }
 
     /// Up to `limit` paths of extras at or below `path` that sort after `after`, in order.
-    pub fn extras_under_page(&self, path: &Path, after: &str, limit: usize) -> Result<Vec<String>> {
+    pub fn extras_under_page(
+        &self,
+        path: &Path,
+        after: &[u8],
+        limit: usize,
+    ) -> Result<Vec<Vec<u8>>> {
         let mut stmt = self.conn.prepare_cached(&format!(
             "SELECT path FROM extras WHERE {} ORDER BY path LIMIT ?5",
             super::files::PAGE
@@ -218,9 +224,25 @@ impl Ledger {
         let [exact, from, to] = super::files::under(path);
         let rows = stmt.query_map(
             rusqlite::params![exact, from, to, after, limit as i64],
-            |r| r.get::<_, String>(0),
+            |r| raw_path_at(r, 0),
         )?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// What the agent wrote at `path`, if it wrote a file there.
+    pub fn extra(&self, path: &Path) -> Result<Option<Extra>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT path, kind, hash FROM extras WHERE path = ?1")?;
+        Ok(stmt
+            .query_row([bytes(path)], |r| {
+                Ok(Extra {
+                    path: path_at(r, 0)?,
+                    kind: r.get(1)?,
+                    hash: r.get(2)?,
+                })
+            })
+            .optional()?)
     }
 
     /// Whether `path` is a file the agent wrote beside a tracked one (never an input).
@@ -229,7 +251,7 @@ impl Ledger {
             .conn
             .query_row(
                 "SELECT 1 FROM extras WHERE path = ?1",
-                [path_str(path)],
+                [bytes(path)],
                 |_| Ok(()),
             )
             .optional()?
@@ -240,14 +262,14 @@ impl Ledger {
     pub fn move_extra(&self, old: &Path, new: &Path, source: &Path) -> Result<()> {
         self.conn.execute(
             "UPDATE OR REPLACE extras SET path = ?1, source = ?2 WHERE path = ?3",
-            params![path_str(new), path_str(source), path_str(old)],
+            params![bytes(new), bytes(source), bytes(old)],
         )?;
         Ok(())
     }
 
     pub fn delete_extra(&self, path: &Path) -> Result<()> {
         self.conn
-            .execute("DELETE FROM extras WHERE path = ?1", [path_str(path)])?;
+            .execute("DELETE FROM extras WHERE path = ?1", [bytes(path)])?;
         Ok(())
     }
 }

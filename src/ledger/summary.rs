@@ -56,7 +56,7 @@ impl Ledger {
         )?;
         let rows = stmt.query_map([], |r| {
             Ok((
-                r.get::<_, String>(0)?,
+                super::files::path_at(r, 0)?,
                 r.get::<_, String>(1)?,
                 r.get::<_, i64>(2)? as u64,
                 r.get::<_, i64>(3)? as u64,
@@ -65,7 +65,7 @@ impl Ledger {
         })?;
         for row in rows {
             let (folder, state, n, orig, opt) = row?;
-            let f = out.folders.entry(PathBuf::from(folder)).or_default();
+            let f = out.folders.entry(folder).or_default();
             f.files += n;
             match State::parse(&state) {
                 State::Optimized => {
@@ -84,9 +84,7 @@ impl Ledger {
             "SELECT path, COALESCE(reason, 'unknown error') FROM files WHERE state = 'failed' ORDER BY updated, path",
         )?;
         out.failures = stmt
-            .query_map([], |r| {
-                Ok((PathBuf::from(r.get::<_, String>(0)?), r.get(1)?))
-            })?
+            .query_map([], |r| Ok((super::files::path_at(r, 0)?, r.get(1)?)))?
             .collect::<rusqlite::Result<_>>()?;
         let mut stmt = self.conn.prepare(
             "SELECT COALESCE(reason, 'skipped'), COUNT(*) FROM files WHERE state = 'skipped'
@@ -100,7 +98,7 @@ impl Ledger {
         )?;
         out.skipped = stmt
             .query_map([MAX_LISTED as i64], |r| {
-                Ok((PathBuf::from(r.get::<_, String>(0)?), r.get(1)?))
+                Ok((super::files::path_at(r, 0)?, r.get(1)?))
             })?
             .collect::<rusqlite::Result<_>>()?;
         Ok(out)

@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 
 use super::{Ctx, Work};
+use crate::backup::{Event, Record};
 use crate::config::{Convert, Mode};
 use crate::content::hash_bytes;
 use crate::ledger::{FileRow, Outcome, ResultRow, Stat, State};
@@ -25,8 +26,26 @@ pub const MIRROR_COPY: &str = "mirror";
 pub const ALREADY_OPTIMAL: &str = "already optimal: the optimizer could not make it smaller";
 pub const CHANGED: &str = "changed while it was being optimized; the new content will be processed";
 
+/// How far a result got. A paid result may be let go (its remote job forgotten) only once
+/// it is [`Applied::durable`]: kept in the backup store, or in place in every file.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Applied {
+    /// The result's bytes are kept in the backup store (or there were none to keep).
+    pub kept: bool,
+    /// Files that failed on an I/O error (a full disk, a permission): the result is not in
+    /// place there.
+    pub failed: usize,
+}
+
+impl Applied {
+    /// Whether nothing of the result would be lost if its job were forgotten now.
+    pub fn durable(&self) -> bool {
+        self.kept || self.failed == 0
+    }
+}
+
 /// Applies `delivered` to every file of `work`.
-pub fn apply(ctx: &Ctx, work: &Work, delivered: &Delivered) -> anyhow::Result<()> {
+pub fn apply(ctx: &Ctx, work: &Work, delivered: &Delivered) -> anyhow::Result<Applied> {
     let result = match &delivered.main {
         Some(bytes) => ResultRow {
             outcome: Outcome::Optimized,
@@ -43,11 +62,16 @@ pub fn apply(ctx: &Ctx, work: &Work, delivered: &Delivered) -> anyhow::Result<()
             reason: Some(ALREADY_OPTIMAL.into()),
         },
     };
+    let mut applied = Applied {
+        kept: true,
+        failed: 0,
+    };
     if let (Some(bytes), Some(h)) = (&delivered.main, &result.opt_hash) {
         // Keep the paid-for result itself, so a copy of the original, a write that failed,
         // or a restore followed by a new copy never costs another upload (G4).
         if let Err(e) = ctx.backups.store(h, bytes) {
             tracing::warn!("cannot keep a copy of the result: {e}");
+            applied.kept = false;
         }
     }
     {
@@ -63,25 +87,68 @@ pub fn apply(ctx: &Ctx, work: &Work, delivered: &Delivered) -> anyhow::Result<()
     for file in &work.files {
         match apply_one(ctx, work, file, delivered, &result) {
             Ok(()) => {}
-            Err(ApplyError::Changed) => {
-                tracing::info!("{}: {CHANGED}", file.path.display());
+            Err(ApplyError::Changed) => changed(ctx, file)?,
+            Err(ApplyError::Kept(why)) => {
+                tracing::warn!("{}: {why}", file.path.display());
                 ctx.ledger()
-                    .set_state(&file.path, State::New, Some(CHANGED))?;
+                    .set_state(&file.path, State::Skipped, Some(&why))?;
+                ctx.tally.skipped.fetch_add(1, Ordering::Relaxed);
             }
             Err(ApplyError::Io(e)) => {
                 tracing::error!("{}: {e}", file.path.display());
                 ctx.ledger()
                     .set_state(&file.path, State::Failed, Some(&e))?;
                 ctx.tally.failed.fetch_add(1, Ordering::Relaxed);
+                applied.failed += 1;
             }
             Err(ApplyError::Ledger(e)) => return Err(e.into()),
         }
     }
+    Ok(applied)
+}
+
+/// A file no longer holds the content that was optimized. If it now holds bytes the agent
+/// wrote (another batch, working from an older look at the file, finished it first), it is
+/// simply optimized: the agent never takes its own write for a user's edit (G5). Otherwise
+/// it is the user's new content: marked new and handed back to the batch's caller to be
+/// looked at again, so it never waits for a restart.
+fn changed(ctx: &Ctx, file: &FileRow) -> anyhow::Result<()> {
+    let now = crate::open::open_regular(&file.path).and_then(|(mut f, meta)| {
+        let hash = crate::open::hash_reader(&mut f, meta.len())?;
+        Ok((hash, meta))
+    });
+    if let Ok((hash, meta)) = now {
+        let ledger = ctx.ledger();
+        if let Some(out) = ledger.output(&hash)? {
+            ledger.set_content(
+                &file.path,
+                Stat::of(&meta),
+                &hash,
+                State::Optimized,
+                Some(&out.orig_hash),
+                Some(out.orig_size),
+                Some(meta.len()),
+            )?;
+            tracing::debug!("{}: already holds the agent's result", file.path.display());
+            return Ok(());
+        }
+    }
+    tracing::info!("{}: {CHANGED}", file.path.display());
+    ctx.ledger()
+        .set_state(&file.path, State::New, Some(CHANGED))?;
+    ctx.look_again(file.path.clone());
     Ok(())
+}
+
+/// [`changed`] for every file of a work whose content could not be read back.
+pub fn changed_all(ctx: &Ctx, work: &Work) -> anyhow::Result<()> {
+    work.files.iter().try_for_each(|f| changed(ctx, f))
 }
 
 enum ApplyError {
     Changed,
+    /// A file the agent would overwrite is someone else's now; it is left, with the reason.
+    Kept(String),
     Io(String),
     Ledger(crate::ledger::LedgerError),
 }
@@ -108,8 +175,7 @@ fn apply_one(
             "the file is no longer in a configured folder".into(),
         ));
     };
-    let (original, meta) = read_if_unchanged(&file.path, &work.hash)?;
-    let carry = Carry::from_meta(&meta);
+    let (original, meta, carry) = read_if_unchanged(&file.path, &work.hash, file.stat.inode)?;
     // Where the result (and the extras beside it) go.
     let base = folder
         .target_of(&file.path)
@@ -119,6 +185,16 @@ fn apply_one(
         (Some(opt), Mode::Replace) => {
             ctx.backups.store(&work.hash, &original).map_err(io)?;
             ctx.ledger().record_backup(&work.hash, work.size)?;
+            // The store says what it holds before the file changes (G9).
+            describe(
+                ctx,
+                Event::Optimized,
+                &file.path,
+                folder.mode,
+                work,
+                result,
+                true,
+            )?;
             // Last look before the rename: was the file edited while we worked? (G3)
             let now = std::fs::symlink_metadata(&file.path)
                 .map_err(|e| io(format!("the file vanished: {e}")))?;
@@ -140,6 +216,15 @@ fn apply_one(
             let target = base.clone();
             let bytes: &[u8] = main.as_deref().unwrap_or(&original);
             write_owned(ctx, &target, &file.path, MIRROR_COPY, bytes, &carry)?;
+            describe(
+                ctx,
+                result_event(main),
+                &file.path,
+                folder.mode,
+                work,
+                result,
+                false,
+            )?;
             let state = if main.is_some() {
                 State::Optimized
             } else {
@@ -160,6 +245,15 @@ fn apply_one(
             }
         }
         (None, Mode::Replace) => {
+            describe(
+                ctx,
+                Event::AlreadyOptimal,
+                &file.path,
+                folder.mode,
+                work,
+                result,
+                false,
+            )?;
             ctx.ledger()
                 .set_state(&file.path, State::Skipped, Some(ALREADY_OPTIMAL))?;
         }
@@ -172,7 +266,9 @@ fn apply_one(
         };
         if let Err(e) = write_owned(ctx, &target, &file.path, convert.as_str(), bytes, &carry) {
             match e {
-                ApplyError::Io(m) => tracing::warn!("{}: extra not written: {m}", target.display()),
+                ApplyError::Io(m) | ApplyError::Kept(m) => {
+                    tracing::warn!("{}: extra not written: {m}", target.display())
+                }
                 other => return Err(other),
             }
         }
@@ -202,17 +298,65 @@ fn apply_one(
     Ok(())
 }
 
-/// Reads a file and checks it still holds `hash` (G3).
-fn read_if_unchanged(path: &Path, hash: &str) -> Result<(Vec<u8>, std::fs::Metadata), ApplyError> {
-    let meta = std::fs::symlink_metadata(path).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => ApplyError::Changed,
-        _ => io(format!("cannot read the file: {e}")),
-    })?;
-    let bytes = std::fs::read(path).map_err(|e| io(format!("cannot read the file: {e}")))?;
-    if hash_bytes(&bytes) != hash {
+fn result_event(main: &Option<Vec<u8>>) -> Event {
+    match main {
+        Some(_) => Event::Optimized,
+        None => Event::AlreadyOptimal,
+    }
+}
+
+/// Appends the journal line for one file's result (G9); `durable` for a replace, which
+/// must not happen before its line is on disk.
+fn describe(
+    ctx: &Ctx,
+    event: Event,
+    path: &Path,
+    mode: Mode,
+    work: &Work,
+    result: &ResultRow,
+    durable: bool,
+) -> Result<(), ApplyError> {
+    let record = Record {
+        event,
+        path: crate::names::shown(path),
+        mode: mode_name(mode).into(),
+        orig: work.hash.clone(),
+        orig_size: work.size,
+        opt: result.opt_hash.clone(),
+        opt_size: result.opt_size,
+        profile: work.profile.clone(),
+        format: Some(work.format.as_str().into()),
+        at: crate::ledger::now(),
+    };
+    ctx.backups.journal().append(&record, durable).map_err(io)
+}
+
+pub fn mode_name(mode: Mode) -> &'static str {
+    match mode {
+        Mode::Replace => "replace",
+        Mode::Mirror => "mirror",
+    }
+}
+
+/// Reads a file and checks it still is the file that was optimized (G3): a regular file
+/// (not a link or a FIFO swapped in, see `open`), the same inode the scan recorded, holding
+/// `hash`. The metadata is the descriptor's, so what is carried over (mode, owner) is the
+/// file's own, never a link's.
+fn read_if_unchanged(
+    path: &Path,
+    hash: &str,
+    inode: u64,
+) -> Result<(Vec<u8>, std::fs::Metadata, Carry), ApplyError> {
+    use std::os::unix::fs::MetadataExt;
+    let (bytes, meta, carry) =
+        crate::open::read_regular_carry(path).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => ApplyError::Changed,
+            _ => io(format!("cannot read the file: {e}")),
+        })?;
+    if meta.ino() != inode || hash_bytes(&bytes) != hash {
         return Err(ApplyError::Changed);
     }
-    Ok((bytes, meta))
+    Ok((bytes, meta, carry))
 }
 
 /// Writes a file the agent owns (mirror copy or extra), never overwriting a file it did not
@@ -225,11 +369,21 @@ fn write_owned(
     bytes: &[u8],
     carry: &Carry,
 ) -> Result<(), ApplyError> {
-    if target.exists() && !ctx.ledger().is_extra(target)? {
-        return Err(io(format!(
-            "{} exists and was not written by the agent; leaving it alone",
-            target.display()
-        )));
+    if std::fs::symlink_metadata(target).is_ok() {
+        // Overwrite only what still holds exactly the bytes the agent wrote there: a copy
+        // someone edited (or replaced) since is theirs now.
+        let Some(ours) = ctx.ledger().extra(target)? else {
+            return Err(ApplyError::Kept(format!(
+                "{} exists and was not written by the agent; left as it is",
+                target.display()
+            )));
+        };
+        if crate::content::hash_file(target).ok().as_deref() != Some(ours.hash.as_str()) {
+            return Err(ApplyError::Kept(format!(
+                "{} was changed since the agent wrote it; left as it is (delete it to let the agent write it again)",
+                target.display()
+            )));
+        }
     }
     if let Some(dir) = target.parent() {
         std::fs::create_dir_all(dir)
@@ -284,7 +438,8 @@ pub fn verdict(ctx: &Ctx, work: &Work, outcome: Outcome, why: &str) -> anyhow::R
 pub fn read_original(work: &Work) -> Option<Vec<u8>> {
     work.files
         .iter()
-        .filter_map(|f| std::fs::read(&f.path).ok())
+        .filter_map(|f| crate::open::read_regular(&f.path).ok())
+        .map(|(b, _)| b)
         .find(|b| hash_bytes(b) == work.hash)
 }
 
@@ -299,4 +454,85 @@ pub fn fail(ctx: &Ctx, work: &Work, why: &str) -> anyhow::Result<()> {
         .failed
         .fetch_add(work.files.len() as u64, Ordering::Relaxed);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::backup::BackupStore;
+    use crate::content::Format;
+    use crate::ledger::Ledger;
+    use crate::pipeline::Shared;
+
+    /// A context over `<tmp>/photos`, with one file `a.jpg` holding `bytes`, tracked as
+    /// queued with the content `orig` (an older look at the file).
+    fn setup(dir: &Path, bytes: &[u8], orig: &str) -> (Arc<Ctx>, Work) {
+        let photos = dir.join("photos");
+        std::fs::create_dir_all(&photos).unwrap();
+        let file = dir.join("config.toml");
+        let text = "ledger = \"l.db\"\nbackup_dir = \"b\"\n[[folder]]\npath = \"photos\"\n";
+        let config = Arc::new(crate::config::load_str(&file, text, None).unwrap());
+        let path = config.folders[0].path.join("a.jpg");
+        std::fs::write(&path, bytes).unwrap();
+        let row = FileRow {
+            path: path.clone(),
+            folder: config.folders[0].path.clone(),
+            stat: Stat::of(&std::fs::metadata(&path).unwrap()),
+            hash: orig.into(),
+            format: Some("jpeg".into()),
+            state: State::Queued,
+            reason: None,
+            orig_hash: None,
+            orig_size: None,
+            opt_size: None,
+        };
+        let mut ledger = Ledger::open(&config.ledger).unwrap();
+        ledger.upsert_files(std::slice::from_ref(&row)).unwrap();
+        let shared = Shared::new(ledger, BackupStore::new(&config.backup_dir), 1 << 30);
+        let work = Work {
+            hash: orig.into(),
+            profile: "p".into(),
+            format: Format::Jpeg,
+            size: 100,
+            folder: 0,
+            files: vec![row],
+            attempts: 0,
+        };
+        (Arc::new(Ctx::new(config, shared)), work)
+    }
+
+    #[test]
+    fn a_file_another_batch_already_replaced_is_optimized_not_taken_for_an_edit() {
+        let dir = tempfile::tempdir().unwrap();
+        let result = b"the agent's result".to_vec();
+        let (ctx, work) = setup(dir.path(), &result, "original-hash");
+        ctx.ledger()
+            .put_output(&hash_bytes(&result), "original-hash", 100)
+            .unwrap();
+        let delivered = Delivered {
+            main: Some(result.clone()),
+            extras: vec![],
+        };
+        apply(&ctx, &work, &delivered).unwrap();
+        let row = ctx.ledger().file(&work.files[0].path).unwrap().unwrap();
+        assert_eq!(row.state, State::Optimized, "{row:?}");
+        assert_eq!(row.orig_hash.as_deref(), Some("original-hash"));
+        assert!(ctx.take_again().is_empty(), "nothing to look at again");
+    }
+
+    #[test]
+    fn a_file_the_user_changed_is_new_and_looked_at_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let (ctx, work) = setup(dir.path(), b"the user's new picture", "original-hash");
+        let delivered = Delivered {
+            main: Some(b"result".to_vec()),
+            extras: vec![],
+        };
+        apply(&ctx, &work, &delivered).unwrap();
+        let row = ctx.ledger().file(&work.files[0].path).unwrap().unwrap();
+        assert_eq!(row.state, State::New);
+        assert_eq!(ctx.take_again(), vec![work.files[0].path.clone()]);
+    }
 }

@@ -56,7 +56,8 @@ pub async fn run(ctx: Arc<Ctx>, scope: Scope) -> anyhow::Result<BatchEnd> {
     if todo > 0 {
         tracing::info!("{todo} file(s) to optimize");
     }
-    super::process(ctx, plan).await?;
+    super::process(ctx.clone(), plan).await?;
+    end.deferred.extend(ctx.take_again());
     Ok(end)
 }
 

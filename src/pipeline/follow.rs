@@ -16,7 +16,6 @@ use super::Ctx;
 use crate::config::{Convert, Folder, Mode};
 use crate::content::hash_file;
 use crate::ledger::{FileRow, Stat};
-use crate::output::TEMP_PREFIX;
 
 /// Cleans up after files that are gone (their rows are already forgotten).
 pub fn gone(ctx: &Ctx, rows: &[FileRow]) -> anyhow::Result<()> {
@@ -147,9 +146,7 @@ fn prune_empty_dirs(file: &Path, root: &Path) {
 pub fn remove_mirror_leftovers(folder: &Folder) {
     let Some(out) = &folder.output else { return };
     for entry in walkdir::WalkDir::new(out).into_iter().flatten() {
-        if entry.file_type().is_file()
-            && entry.file_name().to_string_lossy().starts_with(TEMP_PREFIX)
-        {
+        if entry.file_type().is_file() && crate::output::is_own_temp(entry.file_name()) {
             let _ = std::fs::remove_file(entry.path());
         }
     }

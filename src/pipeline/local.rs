@@ -4,10 +4,10 @@
 use std::sync::Arc;
 
 use super::apply::{self, read_original, verdict};
-use super::{Ctx, Work};
+use super::{budget, Ctx, Work};
 use crate::config::Convert;
 use crate::content::Format;
-use crate::ledger::{Outcome, State};
+use crate::ledger::Outcome;
 use crate::optimize::local::{self, LocalError};
 use crate::optimize::Delivered;
 use crate::verify;
@@ -37,11 +37,17 @@ pub async fn run(ctx: Arc<Ctx>, works: Vec<Work>) -> anyhow::Result<()> {
 
 fn one(ctx: &Ctx, work: &Work) -> anyhow::Result<()> {
     let Some(original) = read_original(work) else {
-        ctx.ledger()
-            .set_states(&work.paths(), State::New, Some(apply::CHANGED))?;
-        return Ok(());
+        return apply::changed_all(ctx, work);
     };
     let settings = &ctx.folder(work.folder).settings;
+    // Admitted by its size in memory, read from the header; a header that cannot be read
+    // is refused by the optimizer itself, at no cost.
+    let pixels =
+        verify::dimensions(&original, work.format).map_or(0, |(w, h)| u64::from(w) * u64::from(h));
+    let _memory = ctx
+        .shared
+        .memory
+        .take(budget::cost(pixels, original.len() as u64));
     match local::optimize(&original, work.format, settings) {
         Ok(produced) => {
             // The optimizer may have turned the pixels upright (EXIF orientation), so the
@@ -69,7 +75,7 @@ fn one(ctx: &Ctx, work: &Work) -> anyhow::Result<()> {
                     verify::check_decodes(b, format, dims).is_ok()
                 })
                 .collect();
-            apply::apply(ctx, work, &Delivered { main, extras })
+            apply::apply(ctx, work, &Delivered { main, extras }).map(|_| ())
         }
         Err(LocalError::Skip(why)) => verdict(ctx, work, Outcome::Unsupported, &why),
         Err(LocalError::Bad(why)) => verdict(ctx, work, Outcome::Failed, &why),

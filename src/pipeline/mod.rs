@@ -9,6 +9,7 @@
 
 mod apply;
 pub mod batch;
+pub mod budget;
 pub mod follow;
 mod local;
 mod plan;
@@ -24,20 +25,27 @@ use crate::config::{BackendKind, Config, Folder};
 use crate::content::Format;
 use crate::ledger::{FileRow, Ledger};
 
+pub use apply::{mode_name, ALREADY_OPTIMAL, MIRROR_COPY};
 pub use plan::Plan;
 
 /// What every batch of one process shares: the ledger, the contents in work, the stop request.
 pub struct Shared {
     ledger: Mutex<Ledger>,
     claims: Mutex<HashSet<(String, String)>>,
+    /// One store (and one journal segment) for the whole process.
+    backups: BackupStore,
+    /// The built-in optimizer's memory, shared by every batch.
+    pub memory: budget::Budget,
     pub stop: Stop,
 }
 
 impl Shared {
-    pub fn new(ledger: Ledger) -> Arc<Shared> {
+    pub fn new(ledger: Ledger, backups: BackupStore, memory_budget: u64) -> Arc<Shared> {
         Arc::new(Shared {
             ledger: Mutex::new(ledger),
             claims: Mutex::new(HashSet::new()),
+            backups,
+            memory: budget::Budget::new(memory_budget),
             stop: Stop::default(),
         })
     }
@@ -86,17 +94,33 @@ pub struct Ctx {
     pub tally: Tally,
     /// The contents this batch claimed; released when the batch ends.
     claimed: Mutex<Vec<(String, String)>>,
+    /// Files that changed under the batch: to be looked at again once it ends.
+    again: Mutex<Vec<PathBuf>>,
 }
 
 impl Ctx {
     pub fn new(config: Arc<Config>, shared: Arc<Shared>) -> Ctx {
         Ctx {
-            backups: BackupStore::new(&config.backup_dir),
+            backups: shared.backups.clone(),
             config,
             shared,
             tally: Tally::default(),
             claimed: Mutex::new(Vec::new()),
+            again: Mutex::new(Vec::new()),
         }
+    }
+
+    /// Asks for `path` to be looked at again after this batch (it changed under it).
+    pub fn look_again(&self, path: PathBuf) {
+        self.again
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(path);
+    }
+
+    /// The paths [`Ctx::look_again`] collected.
+    pub fn take_again(&self) -> Vec<PathBuf> {
+        std::mem::take(&mut *self.again.lock().unwrap_or_else(|p| p.into_inner()))
     }
 
     /// Locks the ledger for one unit of work.

@@ -132,7 +132,8 @@ fn settle_from_ledger(ctx: &Ctx, work: &Work) -> anyhow::Result<bool> {
                 Err(_) => ctx
                     .ledger()
                     .path_with_hash(opt_hash)?
-                    .and_then(|p| std::fs::read(p).ok())
+                    .and_then(|p| crate::open::read_regular(&p).ok())
+                    .map(|(b, _)| b)
                     .filter(|b| crate::content::hash_bytes(b) == opt_hash),
             };
             match bytes {

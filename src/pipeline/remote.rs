@@ -186,11 +186,7 @@ impl Remote {
                     });
                     works.push(work);
                 }
-                None => {
-                    self.ctx
-                        .ledger()
-                        .set_states(&work.paths(), State::New, Some(apply::CHANGED))?
-                }
+                None => apply::changed_all(&self.ctx, &work)?,
             }
         }
         if works.is_empty() {
@@ -480,9 +476,7 @@ impl Remote {
     async fn deliver(&self, work: Work, url: String, sel: Selection) -> anyhow::Result<Next> {
         let mut next = Next::default();
         let Some(original) = read_original(&work) else {
-            self.ctx
-                .ledger()
-                .set_states(&work.paths(), State::New, Some(apply::CHANGED))?;
+            apply::changed_all(&self.ctx, &work)?;
             return Ok(next);
         };
         let settings = self.settings(&work);
@@ -535,9 +529,19 @@ impl Remote {
         }
         let ctx = self.ctx.clone();
         let (hash, profile) = (work.hash.clone(), work.profile.clone());
-        tokio::task::spawn_blocking(move || apply::apply(&ctx, &work, &Delivered { main, extras }))
-            .await??;
-        self.ctx.ledger().delete_job(&hash, &profile)?;
+        let applied = tokio::task::spawn_blocking(move || {
+            apply::apply(&ctx, &work, &Delivered { main, extras })
+        })
+        .await??;
+        if applied.durable() {
+            self.ctx.ledger().delete_job(&hash, &profile)?;
+        } else {
+            // Neither kept nor in place (a full disk): the job stays, so the next run fetches
+            // the paid result again instead of uploading again (G4).
+            tracing::warn!(
+                "the result is kept at ShortPixel for the next run: it could not be stored here"
+            );
+        }
         Ok(next)
     }
 

@@ -242,8 +242,14 @@ fn g2_temporary_files_of_a_killed_run_are_removed_at_the_next_start() {
     let env = TestEnv::new();
     env.configure(&Config::emulator(&emu).folders(vec![Folder::mirror("photos", "web")]));
     let a = env.add_jpeg("a.jpg", 160, 120, 1);
-    let left_in_source = env.add_file("sub/.spa-tmp-a1b2c3", b"half a result");
-    let left_in_mirror = env.add_file("../web/.spa-tmp-d4e5f6", b"half a copy");
+    let left_in_source = env.add_file(
+        &format!("sub/{}", own_temp_name("00000000000a1b2c")),
+        b"half a result",
+    );
+    let left_in_mirror = env.add_file(
+        &format!("../web/{}", own_temp_name("00000000000d4e5f")),
+        b"half a copy",
+    );
     let users = env.add_file("../web/spa-tmp-notes.txt", b"the user's");
     env.run_once().expect_code(0);
     assert!(!left_in_source.exists(), "temp file left in the folder");

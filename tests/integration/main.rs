@@ -11,6 +11,7 @@ mod config;
 mod daemon;
 mod edits;
 mod errors;
+mod hostile;
 mod local;
 mod mirror;
 mod optimizer;

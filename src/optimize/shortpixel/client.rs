@@ -8,6 +8,7 @@ use std::time::Duration;
 use reqwest::multipart::{Form, Part};
 use serde_json::json;
 
+use super::scrub;
 use super::wire::{self, Item, Reply};
 use super::ApiError;
 use crate::config::{ApiKey, Compression, Convert, FolderSettings, Network, ResizeMode};
@@ -159,7 +160,7 @@ impl Client {
         if !status.is_success() {
             return Err(ApiError::from_http(status.as_u16()));
         }
-        match wire::parse(&body).map_err(|m| ApiError::Transient(self.scrub(&m)))? {
+        match wire::parse(&body).map_err(|e| self.not_a_reply(e, &body))? {
             // Per-item messages end up in the ledger and in status: scrub them too (G8).
             Reply::Items(items) => Ok(items
                 .into_iter()
@@ -246,12 +247,17 @@ impl Client {
 
     /// Removes the key from text that came from elsewhere (G8).
     fn scrub(&self, text: &str) -> String {
-        let key = self.key.expose();
-        if key.len() >= 4 {
-            text.replace(key, "<api key>")
-        } else {
-            text.to_string()
-        }
+        scrub::scrub(text, self.key.expose())
+    }
+
+    /// A body that is not a reply, quoted in part: scrubbed whole, then shortened (G8).
+    fn not_a_reply(&self, e: wire::NotAReply, body: &str) -> ApiError {
+        let what = match e {
+            wire::NotAReply::NotJson => "something that is not JSON",
+            wire::NotAReply::Unexpected => "an unexpected JSON value",
+        };
+        let head = scrub::excerpt(body.trim(), self.key.expose(), 120);
+        ApiError::Transient(format!("the service answered {what}: {head:?}"))
     }
 }
 

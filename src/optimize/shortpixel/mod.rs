@@ -3,6 +3,7 @@
 //! only tells it which kind of failure happened.
 
 pub mod client;
+pub mod scrub;
 pub mod wire;
 
 pub use client::{retry, Client, Credits, UploadFile};

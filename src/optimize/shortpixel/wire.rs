@@ -38,12 +38,17 @@ pub enum Reply {
     },
 }
 
-/// Parses a reply body. `Err` carries a short description for a body that is not a reply.
-pub fn parse(body: &str) -> Result<Reply, String> {
-    let v: Value = serde_json::from_str(body.trim()).map_err(|_| {
-        let head: String = body.chars().take(120).collect();
-        format!("the service answered something that is not JSON: {head:?}")
-    })?;
+/// A body that is not a reply. It carries no text of the body: the caller quotes it only
+/// after scrubbing it (see `scrub`), because an error page may echo the key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotAReply {
+    NotJson,
+    Unexpected,
+}
+
+/// Parses a reply body.
+pub fn parse(body: &str) -> Result<Reply, NotAReply> {
+    let v: Value = serde_json::from_str(body.trim()).map_err(|_| NotAReply::NotJson)?;
     match v {
         Value::Array(items) => Ok(Reply::Items(items.iter().map(item).collect())),
         Value::Object(ref o) if o.contains_key("Status") && !o.contains_key("OriginalURL") => {
@@ -51,7 +56,7 @@ pub fn parse(body: &str) -> Result<Reply, String> {
             Ok(Reply::Refused { code, message })
         }
         Value::Object(_) => Ok(Reply::Items(vec![item(&v)])),
-        _ => Err("the service answered an unexpected JSON value".into()),
+        _ => Err(NotAReply::Unexpected),
     }
 }
 
@@ -139,6 +144,9 @@ mod tests {
                 message: "Quota exceeded".into()
             }
         );
-        assert!(parse("<html>502 Bad Gateway</html>").is_err());
+        assert_eq!(
+            parse("<html>502 Bad Gateway</html>"),
+            Err(NotAReply::NotJson)
+        );
     }
 }

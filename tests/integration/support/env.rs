@@ -167,6 +167,16 @@ impl TestEnv {
         running
     }
 
+    /// `shortpixel-agent --config <config.toml> ARGS...` with arguments that need not be
+    /// UTF-8 (file names are bytes, G10).
+    pub fn run_os(&self, args: &[&std::ffi::OsStr]) -> Outcome {
+        let config = self.config_path();
+        let mut argv: Vec<&std::ffi::OsStr> = vec![BIN.as_ref(), "--config".as_ref()];
+        argv.push(config.as_os_str());
+        argv.extend(args);
+        self.spawn_argv(&argv, &self.root(), &[]).wait()
+    }
+
     /// Starts any command line with the hermetic environment (for wrappers such as
     /// script(1) that take the agent's command line as one string).
     pub fn spawn_argv<S: AsRef<std::ffi::OsStr>>(

@@ -12,6 +12,7 @@ pub mod blake3;
 pub mod config;
 pub mod env;
 pub mod images;
+pub mod tmpfs;
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -171,4 +172,11 @@ pub fn assert_optimized_in_place(env: &TestEnv, path: &Path, original: &[u8]) {
         backup.display(),
         path.display()
     );
+}
+
+/// A name the agent's own temporary files carry (see `output::temp_name`): the keyed hash
+/// of the nonce marks it, so a killed run's leftovers can be told from a user's files.
+pub fn own_temp_name(nonce: &str) -> String {
+    let mark = ::blake3::keyed_hash(b"shortpixel-agent temp file mark1", nonce.as_bytes());
+    format!(".spa-tmp-{nonce}-{}", &mark.to_hex()[..16])
 }
