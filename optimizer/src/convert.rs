@@ -83,7 +83,7 @@ pub(crate) fn webp(
     let Some(target) = floor::floor(compression) else {
         return encode_webp(img, None).map(Webp::Written);
     };
-    let scorer = Scorer::new(img, 1);
+    let scorer = Scorer::new(img);
     let search = Search {
         start: match compression {
             Compression::Glossy => WEBP_START_GLOSSY,

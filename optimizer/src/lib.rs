@@ -28,7 +28,7 @@ mod score;
 pub use floor::{floor, GLOSSY_FLOOR, LOSSY_FLOOR};
 pub use pixels::psnr;
 pub use probe::Format;
-pub use score::{score, Scorer};
+pub use score::{score, scoring_memory, Scorer};
 
 /// Images above this many pixels are refused by default (a 100 MP RGBA image already
 /// needs 400 MB decoded, and resizing needs a float copy of it).

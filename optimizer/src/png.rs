@@ -132,7 +132,7 @@ fn reduce(
 ) -> Option<Quantized> {
     let rgba = img.to_rgba8();
     let reducer = Reducer::new(&rgba)?;
-    let scorer = Scorer::new(img, 1);
+    let scorer = Scorer::new(img);
     let (w, h) = (img.width(), img.height());
     let mut tried: Vec<Option<Quantized>> = VARIANTS.iter().map(|_| None).collect();
     let outcome = PALETTE_SEARCH.run(target, |i| {

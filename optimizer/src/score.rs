@@ -8,107 +8,120 @@
 //!   count, and neither side of a soft edge can hide damage;
 //! - images smaller than SSIMULACRA2's 8×8 minimum are padded (edge pixels repeated), not
 //!   refused;
-//! - [`Scorer`] converts the reference once and can score on a copy shrunk by an integer
-//!   factor (box filter in linear light), which is what makes a per-image quality search
-//!   affordable; [`score`] always scores at full resolution.
+//! - memory stays bounded: SSIMULACRA2 holds about [`BYTES_PER_SCORED_PIXEL`] per pixel
+//!   while it runs, so an image above [`TILE_PIXELS`] is scored tile by tile (each at
+//!   most that size, at full resolution) and its score is the *worst* tile's: every part
+//!   of the picture must meet a floor, none can hide behind the average;
+//! - [`Scorer`] converts the reference once (when it is a single tile) for the repeated
+//!   scoring of a quality search.
 
 use image::{DynamicImage, RgbaImage};
 use ssimulacra2::{compute_frame_ssimulacra2, LinearRgb};
 
+/// The largest piece scored at once: 2 megapixels (a 1600×1200 photo is one piece, as
+/// are all of the benchmark's photos). Scoring it takes ~0.4 GB.
+pub const TILE_PIXELS: u64 = 1 << 21;
+
+/// Peak bytes per pixel of a scored piece: the `ssimulacra2` crate's linear, XYB and
+/// planar copies of both images, five blurred planes and their buffers (~160), plus the
+/// reference kept between probes and the decoded candidate.
+pub const BYTES_PER_SCORED_PIXEL: u64 = 200;
+
+/// Memory a lossy or glossy search adds to optimizing an image of `pixels` pixels.
+pub fn scoring_memory(pixels: u64) -> u64 {
+    pixels.min(TILE_PIXELS) * BYTES_PER_SCORED_PIXEL
+}
+
 /// The SSIMULACRA2 score of `distorted` against `reference` at full resolution (both must
 /// have the same dimensions; otherwise the score is 0).
 pub fn score(reference: &DynamicImage, distorted: &DynamicImage) -> f64 {
-    Scorer::new(reference, 1).score(distorted)
+    Scorer::new(reference).score(distorted)
 }
 
 /// A reference image prepared for repeated scoring.
 pub struct Scorer {
-    /// One linear-light copy per background (one when the reference is opaque).
-    references: Vec<LinearRgb>,
-    /// Shrink factor applied to both images before scoring.
-    factor: u32,
-    /// Tiles sampled from both images before scoring: (cells a side, tile side in cells).
-    mosaic: Option<(u32, f32)>,
-    dims: (u32, u32),
+    reference: RgbaImage,
+    /// The backgrounds it is judged on (one when it is opaque).
+    backgrounds: &'static [f32],
+    /// The pieces scored: (x, y, width, height).
+    tiles: Vec<(u32, u32, u32, u32)>,
+    /// The linear-light reference per background, when there is a single tile.
+    cached: Vec<LinearRgb>,
 }
 
 /// The backgrounds a transparent image is judged on (sRGB, 0–1).
 const BACKGROUNDS: [f32; 2] = [0.0, 1.0];
 
 impl Scorer {
-    /// Prepares `reference`, scored `factor` times smaller (1 = full resolution; reduced
-    /// when the shrunk copy would be under 8 pixels a side).
-    pub fn new(reference: &DynamicImage, factor: u32) -> Scorer {
-        Scorer::with_mosaic(reference, factor, None)
-    }
-
-    pub fn with_mosaic(
-        reference: &DynamicImage,
-        factor: u32,
-        mosaic: Option<(u32, f32)>,
-    ) -> Scorer {
-        let dims = (reference.width(), reference.height());
-        let rgba = match mosaic {
-            Some(m) => tiles(&reference.to_rgba8(), m),
-            None => reference.to_rgba8(),
-        };
-        let (w, h) = rgba.dimensions();
-        let mut factor = factor.max(1);
-        while factor > 1 && (w / factor < 8 || h / factor < 8) {
-            factor -= 1;
-        }
-        let backgrounds: &[f32] = if rgba.pixels().any(|p| p[3] < 255) {
+    /// Prepares `reference`.
+    pub fn new(reference: &DynamicImage) -> Scorer {
+        let reference = reference.to_rgba8();
+        let (w, h) = reference.dimensions();
+        let backgrounds: &'static [f32] = if reference.pixels().any(|p| p[3] < 255) {
             &BACKGROUNDS
         } else {
             &BACKGROUNDS[..1]
         };
-        let references = backgrounds
-            .iter()
-            .map(|&bg| linear(&rgba, bg, factor))
-            .collect();
+        let tiles = tiles(w, h);
+        let cached = if tiles.len() == 1 {
+            backgrounds
+                .iter()
+                .map(|&bg| linear(&reference, bg))
+                .collect()
+        } else {
+            Vec::new()
+        };
         Scorer {
-            references,
-            factor,
-            mosaic,
-            dims,
+            reference,
+            backgrounds,
+            tiles,
+            cached,
         }
     }
 
-    /// The score of `distorted` (same dimensions as the reference), the lowest over the
-    /// backgrounds; 0 for an image of other dimensions.
+    /// The score of `distorted` (same dimensions as the reference): the lowest over the
+    /// backgrounds and tiles; 0 for an image of other dimensions.
     pub fn score(&self, distorted: &DynamicImage) -> f64 {
-        if (distorted.width(), distorted.height()) != self.dims {
+        if (distorted.width(), distorted.height()) != self.reference.dimensions() {
             return 0.0;
         }
-        let rgba = match self.mosaic {
-            Some(m) => tiles(&distorted.to_rgba8(), m),
-            None => distorted.to_rgba8(),
-        };
-        let backgrounds: &[f32] = &BACKGROUNDS[..self.references.len()];
-        backgrounds
-            .iter()
-            .zip(&self.references)
-            .map(|(&bg, reference)| {
-                let candidate = linear(&rgba, bg, self.factor);
-                compute_frame_ssimulacra2(reference.clone(), candidate).unwrap_or(0.0)
-            })
-            .fold(100.0, f64::min)
+        let distorted = distorted.to_rgba8();
+        let mut worst: f64 = 100.0;
+        for &(x, y, w, h) in &self.tiles {
+            let crop = |img: &RgbaImage| image::imageops::crop_imm(img, x, y, w, h).to_image();
+            let (piece, reference) = if self.cached.is_empty() {
+                (crop(&distorted), Some(crop(&self.reference)))
+            } else {
+                (distorted.clone(), None)
+            };
+            for (i, &bg) in self.backgrounds.iter().enumerate() {
+                let reference = match &reference {
+                    Some(r) => linear(r, bg),
+                    None => self.cached[i].clone(),
+                };
+                let s = compute_frame_ssimulacra2(reference, linear(&piece, bg)).unwrap_or(0.0);
+                worst = worst.min(s);
+            }
+        }
+        worst
     }
 }
 
-fn tiles(img: &RgbaImage, (n, k): (u32, f32)) -> RgbaImage {
-    let (w, h) = img.dimensions();
-    let (cw, ch) = (w / n, h / n);
-    let (tw, th) = (
-        ((cw as f32 * k) as u32).max(1),
-        ((ch as f32 * k) as u32).max(1),
-    );
-    RgbaImage::from_fn(tw * n, th * n, |x, y| {
-        let (cx, cy) = (x / tw, y / th);
-        let ox = cx * cw + (cw - tw) / 2 + x % tw;
-        let oy = cy * ch + (ch - th) / 2 + y % th;
-        *img.get_pixel(ox, oy)
-    })
+/// A grid of pieces of at most [`TILE_PIXELS`] each covering a `w`×`h` image.
+fn tiles(w: u32, h: u32) -> Vec<(u32, u32, u32, u32)> {
+    let mut n = 1u32;
+    while u64::from(w.div_ceil(n)) * u64::from(h.div_ceil(n)) > TILE_PIXELS {
+        n += 1;
+    }
+    let (tw, th) = (w.div_ceil(n), h.div_ceil(n));
+    let mut out = Vec::new();
+    for ty in 0..h.div_ceil(th) {
+        for tx in 0..w.div_ceil(tw) {
+            let (x, y) = (tx * tw, ty * th);
+            out.push((x, y, tw.min(w - x), th.min(h - y)));
+        }
+    }
+    out
 }
 
 /// sRGB (0–1) to linear light.
@@ -121,40 +134,28 @@ fn to_linear(c: f32) -> f32 {
 }
 
 /// `img` composited over a grey level `bg` (in sRGB, as viewers blend), in linear light,
-/// shrunk `factor` times with a box filter and padded to at least 8×8.
-fn linear(img: &RgbaImage, bg: f32, factor: u32) -> LinearRgb {
+/// padded to at least 8×8.
+fn linear(img: &RgbaImage, bg: f32) -> LinearRgb {
     let lut: Vec<f32> = (0..=255u8)
         .map(|c| to_linear(f32::from(c) / 255.0))
         .collect();
     let (w, h) = img.dimensions();
     let (w, h) = (w as usize, h as usize);
-    let f = factor as usize;
-    let (sw, sh) = (w / f, h / f);
-    let mut out = vec![[0.0f32; 3]; sw * sh];
-    let raw = img.as_raw();
-    let norm = 1.0 / (f * f) as f32;
-    for y in 0..sh * f {
-        let row = &raw[y * w * 4..(y + 1) * w * 4];
-        let dst = &mut out[(y / f) * sw..(y / f + 1) * sw];
-        for (x, px) in row.chunks_exact(4).take(sw * f).enumerate() {
-            let o = &mut dst[x / f];
+    let mut out: Vec<[f32; 3]> = img
+        .pixels()
+        .map(|px| {
             if px[3] == 255 {
-                for c in 0..3 {
-                    o[c] += lut[usize::from(px[c])] * norm;
-                }
+                [0, 1, 2].map(|c| lut[usize::from(px[c])])
             } else {
                 let a = f32::from(px[3]) / 255.0;
-                for c in 0..3 {
-                    let s = f32::from(px[c]) / 255.0 * a + bg * (1.0 - a);
-                    o[c] += to_linear(s) * norm;
-                }
+                [0, 1, 2].map(|c| to_linear(f32::from(px[c]) / 255.0 * a + bg * (1.0 - a)))
             }
-        }
-    }
-    let (pw, ph) = (sw.max(8), sh.max(8));
-    if (pw, ph) != (sw, sh) {
+        })
+        .collect();
+    let (pw, ph) = (w.max(8), h.max(8));
+    if (pw, ph) != (w, h) {
         out = (0..pw * ph)
-            .map(|i| out[(i / pw).min(sh - 1) * sw + (i % pw).min(sw - 1)])
+            .map(|i| out[(i / pw).min(h - 1) * w + (i % pw).min(w - 1)])
             .collect();
     }
     LinearRgb::new(out, pw, ph).expect("the buffer matches its dimensions")
@@ -190,6 +191,34 @@ mod tests {
         assert!(score(&clear, &other) > 99.9);
         let half = gradient(32, 32, 128);
         assert!(score(&half, &gradient(32, 32, 60)) < 80.0);
+    }
+
+    #[test]
+    fn big_images_are_scored_in_tiles_that_cover_them_and_the_worst_counts() {
+        for (w, h) in [(1600, 1200), (4000, 3000), (20000, 50), (3, 9000)] {
+            let t = tiles(w, h);
+            let area: u64 = t
+                .iter()
+                .map(|&(_, _, tw, th)| u64::from(tw) * u64::from(th))
+                .sum();
+            assert_eq!(area, u64::from(w) * u64::from(h), "{w}x{h}");
+            assert!(t.iter().all(|&(x, y, tw, th)| x + tw <= w && y + th <= h));
+            assert!(t
+                .iter()
+                .all(|&(_, _, tw, th)| u64::from(tw) * u64::from(th) <= TILE_PIXELS));
+        }
+        assert_eq!(tiles(1600, 1200).len(), 1);
+        // Damage confined to one corner of a tiled image still fails it.
+        let a = gradient(2100, 1100, 255);
+        let mut b = a.to_rgba8();
+        for y in 0..300 {
+            for x in 0..300 {
+                let p = b.get_pixel_mut(x, y);
+                p[1] = p[1].wrapping_add(((x * 31 + y * 17) % 90) as u8);
+            }
+        }
+        let s = score(&a, &DynamicImage::ImageRgba8(b));
+        assert!(s < 60.0, "{s}");
     }
 
     #[test]

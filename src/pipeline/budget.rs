@@ -16,12 +16,20 @@ const BYTES_PER_PIXEL: u64 = 14;
 /// Fixed working memory per image (codec tables, buffers), on top of its pixels.
 const BASE: u64 = 16 << 20;
 
-/// What optimizing an image of `pixels` pixels held in a file of `file_size` bytes costs.
-pub fn cost(pixels: u64, file_size: u64) -> u64 {
+/// What optimizing an image of `pixels` pixels held in a file of `file_size` bytes costs;
+/// `scored` (lossy and glossy) adds what the optimizer's quality search holds while it
+/// scores a candidate (about 200 bytes a pixel, on pieces of at most 2 megapixels).
+pub fn cost(pixels: u64, file_size: u64, scored: bool) -> u64 {
+    let scoring = if scored {
+        shortpixel_optimizer::scoring_memory(pixels)
+    } else {
+        0
+    };
     pixels
         .saturating_mul(BYTES_PER_PIXEL)
         .saturating_add(file_size.saturating_mul(2))
         .saturating_add(BASE)
+        .saturating_add(scoring)
 }
 
 /// The default budget: a quarter of the machine's memory, at least 256 MiB (a 1 GB NAS then
@@ -146,6 +154,9 @@ mod tests {
     fn the_default_fits_a_small_nas() {
         let b = default_budget();
         assert!((256 << 20..=4 << 30).contains(&b), "{b}");
-        assert!(cost(64_000_000, 20_000_000) > 800 << 20);
+        assert!(cost(64_000_000, 20_000_000, false) > 800 << 20);
+        // The quality search scores 2-megapixel pieces: ~400 MB more, whatever the size.
+        let search = cost(64_000_000, 20_000_000, true) - cost(64_000_000, 20_000_000, false);
+        assert!((400 << 20..=450 << 20).contains(&search), "{search}");
     }
 }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use super::apply::{self, read_original, verdict};
 use super::{budget, Ctx, Work};
-use crate::config::Convert;
+use crate::config::{Compression, Convert};
 use crate::content::Format;
 use crate::ledger::Outcome;
 use crate::optimize::local::{self, LocalError};
@@ -44,10 +44,11 @@ fn one(ctx: &Ctx, work: &Work) -> anyhow::Result<()> {
     // is refused by the optimizer itself, at no cost.
     let pixels =
         verify::dimensions(&original, work.format).map_or(0, |(w, h)| u64::from(w) * u64::from(h));
-    let _memory = ctx
-        .shared
-        .memory
-        .take(budget::cost(pixels, original.len() as u64));
+    let _memory = ctx.shared.memory.take(budget::cost(
+        pixels,
+        original.len() as u64,
+        settings.compression != Compression::Lossless,
+    ));
     match local::optimize(&original, work.format, settings) {
         Ok(produced) => {
             // The optimizer may have turned the pixels upright (EXIF orientation), so the

@@ -49,7 +49,7 @@ pub(crate) fn at_floor(
     keep: &[Segment<'_>],
     max_pixels: u64,
 ) -> Result<Found, Error> {
-    let scorer = Scorer::new(img, 1);
+    let scorer = Scorer::new(img);
     let start = if target > crate::floor::LOSSY_FLOOR {
         START_GLOSSY
     } else {
