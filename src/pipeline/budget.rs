@@ -18,7 +18,7 @@ const BASE: u64 = 16 << 20;
 
 /// What optimizing an image of `pixels` pixels held in a file of `file_size` bytes costs;
 /// `scored` (lossy and glossy) adds what the optimizer's quality search holds while it
-/// scores a candidate (about 200 bytes a pixel, on pieces of at most 2 megapixels).
+/// scores a candidate (about 200 bytes a pixel, on pieces of at most 512×512).
 pub fn cost(pixels: u64, file_size: u64, scored: bool) -> u64 {
     let scoring = if scored {
         shortpixel_optimizer::scoring_memory(pixels)
@@ -155,8 +155,8 @@ mod tests {
         let b = default_budget();
         assert!((256 << 20..=4 << 30).contains(&b), "{b}");
         assert!(cost(64_000_000, 20_000_000, false) > 800 << 20);
-        // The quality search scores 2-megapixel pieces: ~400 MB more, whatever the size.
+        // The quality search scores 512x512 pieces: ~50 MB more, whatever the size.
         let search = cost(64_000_000, 20_000_000, true) - cost(64_000_000, 20_000_000, false);
-        assert!((400 << 20..=450 << 20).contains(&search), "{search}");
+        assert!((48 << 20..=52 << 20).contains(&search), "{search}");
     }
 }
