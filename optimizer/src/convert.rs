@@ -12,8 +12,9 @@ use crate::floor::{Outcome, Search};
 use crate::score::Scorer;
 use crate::{floor, probe, Compression, Error, Format, Optimized, Options};
 
-/// The libwebp quality search. Starts where the benchmark's images most often needed to
-/// be for each floor; libwebp gains ~0.5 score points per quality step there; 4 probes.
+/// The libwebp quality search: starts at libwebp's customary 75 (90 for glossy), assumes
+/// ~0.5 score points per quality step to size its first steps (chosen, not calibrated;
+/// the bracket then corrects it), at most 4 probes.
 const WEBP_SEARCH: Search = Search {
     lo: 20,
     hi: 100,

@@ -17,18 +17,17 @@ use crate::{probe, Error, Format};
 const QUALITY_MIN: i32 = 25;
 const QUALITY_MAX: i32 = 95;
 
-/// Where the search starts, per floor: the median quality the benchmark's 31 photos
-/// needed to reach the lossy floor (70) and the glossy floor (83). Half the photos are
-/// bracketed by the next probe.
+/// Where the search starts, per floor: the median quality ten of the bench's photos (the
+/// MATE nature set) needed to reach 70 (50–66) and 83 (73–87) in a calibration run.
 const START_LOSSY: i32 = 62;
 const START_GLOSSY: i32 = 84;
 
-/// SSIMULACRA2 points per quality step near both floors (measured: ~0.6 at 60–80, ~0.8
-/// above); used to size the steps before a bracket exists.
+/// SSIMULACRA2 points per quality step near both floors (0.6–0.8 in that calibration);
+/// sizes the steps before a bracket exists.
 const SLOPE: f64 = 0.7;
 
 /// Stop when a passing and a failing quality are this close: one more probe would save
-/// about 1 % of the bytes for a full encode-decode-score.
+/// one or two quality steps (a few % of the bytes) for a full encode-decode-score.
 const RESOLUTION: i32 = 2;
 
 /// At most this many encodings per chroma layout (three usually suffice).
