@@ -4,7 +4,8 @@
 //! A lossy or glossy WebP is held to the same floor as the main result
 //! ([`crate::floor`]): the lowest libwebp quality whose decoded pixels score at or above
 //! it. When none does (fine coloured detail, which WebP's half-resolution colour cannot
-//! keep), no WebP is written and the note says why. Lossless mode writes lossless WebP.
+//! keep), the WebP is written losslessly instead and the note says why. Lossless mode
+//! writes lossless WebP.
 
 use image::DynamicImage;
 
@@ -61,10 +62,14 @@ pub(crate) fn extras(img: &DynamicImage, opts: &Options, out: &mut Optimized) ->
         } else {
             match webp(img, opts.compression, opts.max_pixels)? {
                 Webp::Written(bytes) => out.webp = Some(bytes),
-                Webp::Missed { score, quality } => out.notes.push(format!(
-                    "WebP not written: {}",
-                    Webp::missed(score, quality, opts.compression)
-                )),
+                Webp::Missed { score, quality } => {
+                    // Exact pixels meet any floor: the WebP asked for, never worse.
+                    out.notes.push(format!(
+                        "WebP written losslessly: {}",
+                        Webp::missed(score, quality, opts.compression)
+                    ));
+                    out.webp = Some(encode_webp(img, None)?);
+                }
             }
         }
     }
