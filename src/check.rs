@@ -1,8 +1,9 @@
 //! `check`: looks at everything that decides whether the agent can work here, changes
 //! nothing, and says what to do about each problem. One [`Finding`] per thing looked at:
 //! the folders (readable; writable where the agent writes), network shares (polled), the
-//! inotify watch limit against the folders to watch, the ledger and backup folders, and the
-//! API key (asked to api-status, never printed: G8).
+//! inotify watch limit against the folders to watch, the ledger and backup folders, the
+//! API key (asked to api-status, never printed: G8), and the CDN domain of each folder with
+//! a `public_url` (asked to `read-domain`).
 //!
 //! A *problem* would stop the agent or lose its work (exit 1); a *warning* is something it
 //! works around at a cost (polling instead of events, paused uploads).
@@ -11,6 +12,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::config::{BackendKind, Config, Convert, Mode, WatchMode};
+use crate::optimize::shortpixel::domain::{meaning, DomainClient, DomainError};
 use crate::optimize::shortpixel::{ApiError, Client};
 
 /// Where Linux publishes the inotify watch limit.
@@ -125,6 +127,54 @@ pub async fn api(config: &Config) -> Finding {
             ),
         ),
     }
+}
+
+/// The status of each domain that folders publish at (`public_url`), as `read-domain`
+/// reports it. Only warnings: a folder that cannot be fetched by URL is uploaded instead.
+pub async fn public_domains(config: &Config) -> Vec<Finding> {
+    let mut hosts: Vec<&str> = config
+        .folders
+        .iter()
+        .filter_map(|f| f.public_url.as_ref().map(|u| u.host()))
+        .collect();
+    hosts.sort_unstable();
+    hosts.dedup();
+    if config.backend != BackendKind::Shortpixel || hosts.is_empty() {
+        return Vec::new();
+    }
+    let mut net = config.network.clone();
+    net.timeout = net.timeout.min(Duration::from_secs(15));
+    let client = match DomainClient::new(&config.cdn_api_url, config.api_key.clone(), &net) {
+        Ok(c) => c,
+        Err(e) => return vec![Finding::new(Level::Warning, "domains", e.to_string())],
+    };
+    let mut out = Vec::new();
+    for host in hosts {
+        let subject = format!("domain {host}");
+        out.push(match client.read(host).await {
+            Ok(s) if s.status == 2 => Finding::new(Level::Ok, subject, "OK (status 2) at ShortPixel"),
+            Ok(s) => Finding::new(
+                Level::Warning,
+                subject,
+                format!(
+                    "{} (status {}) at ShortPixel; see `shortpixel-agent domain read {host}`.                      Images ShortPixel cannot fetch by URL are uploaded instead",
+                    meaning(s.status).unwrap_or("a status ShortPixel does not document"),
+                    s.status
+                ),
+            ),
+            Err(DomainError::UnknownDomain) => Finding::new(
+                Level::Warning,
+                subject,
+                format!("ShortPixel does not know it: `shortpixel-agent domain add {host}` adds it to your account"),
+            ),
+            Err(e) => Finding::new(
+                Level::Warning,
+                subject,
+                format!("cannot ask ShortPixel about it at {}: {e}", config.cdn_api_url),
+            ),
+        });
+    }
+    out
 }
 
 fn config_file(config: &Config) -> Vec<Finding> {

@@ -87,6 +87,17 @@ pub enum Command {
         #[command(subcommand)]
         action: Option<BackupsAction>,
     },
+    /// ShortPixel's CDN domain API: associate a web domain with your account, end that, or
+    /// read the domain's status and quota.
+    Domain {
+        #[arg(value_enum)]
+        action: crate::commands::domain::Action,
+        /// The web domain, e.g. example.com.
+        domain: String,
+        /// Print one JSON object instead of text.
+        #[arg(long)]
+        json: bool,
+    },
     /// Print a shell completion script to stdout.
     Completions {
         /// The shell to complete for.

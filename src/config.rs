@@ -150,6 +150,8 @@ pub struct Folder {
     pub settings: FolderSettings,
     pub exclude: globset::GlobSet,
     pub watch: WatchMode,
+    /// Where a web server publishes this folder, for optimizing by URL.
+    pub public_url: Option<PublicUrl>,
 }
 
 impl Folder {
@@ -212,6 +214,8 @@ pub struct Config {
     pub backend: BackendKind,
     pub api_key: Option<ApiKey>,
     pub api_url: String,
+    /// Base of the CDN domain API, without a trailing slash.
+    pub cdn_api_url: String,
     pub ledger: PathBuf,
     pub backup_dir: PathBuf,
     pub concurrency: usize,
@@ -231,9 +235,11 @@ pub struct ConfigError {
     pub message: String,
 }
 
+mod public_url;
 mod raw;
 pub mod starter;
 
+pub use public_url::PublicUrl;
 pub use raw::load_str;
 
 impl Config {

@@ -18,16 +18,18 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 
 mod backups;
+mod compact;
 mod deleted;
 mod files;
 mod results;
 mod summary;
 
 pub use backups::{BackupRow, BackupTotals};
+pub use compact::Compacted;
 pub use deleted::DeletedRow;
 pub use files::{FileRow, Stat, Tracked};
 pub use results::{Extra, Job, Outcome, OutputRow, ResultRow};
-pub use summary::{FolderSummary, Summary};
+pub use summary::{FolderSummary, Summary, MAX_FAILURES};
 
 #[derive(Debug, thiserror::Error)]
 pub enum LedgerError {
@@ -245,6 +247,47 @@ CREATE TABLE deleted (
     PRIMARY KEY (path, orig_hash)
 );
 CREATE INDEX deleted_orig ON deleted(orig_hash);
+"#,
+    // 5: status at scale. Counts and sizes per folder and state are kept up to date by
+    // triggers, so status reads a handful of rows instead of every file; the files needing
+    // attention (failed, skipped, waiting) are found by an index on the state. The index
+    // on `folder` served no query. (Rows are never written with INSERT OR REPLACE, whose
+    // implicit delete fires no trigger.)
+    r#"
+DROP INDEX files_folder;
+CREATE INDEX files_state ON files(state);
+CREATE TABLE totals (
+    folder BLOB NOT NULL,
+    state  TEXT NOT NULL,
+    files  INTEGER NOT NULL,
+    orig   INTEGER NOT NULL,
+    opt    INTEGER NOT NULL,
+    PRIMARY KEY (folder, state)
+) WITHOUT ROWID;
+INSERT INTO totals
+    SELECT folder, state, COUNT(*), COALESCE(SUM(orig_size), 0), COALESCE(SUM(opt_size), 0)
+    FROM files GROUP BY folder, state;
+CREATE TRIGGER files_totals_insert AFTER INSERT ON files BEGIN
+    INSERT INTO totals (folder, state, files, orig, opt)
+        VALUES (NEW.folder, NEW.state, 1, COALESCE(NEW.orig_size, 0), COALESCE(NEW.opt_size, 0))
+        ON CONFLICT (folder, state) DO UPDATE SET files = files + 1,
+            orig = orig + excluded.orig, opt = opt + excluded.opt;
+END;
+CREATE TRIGGER files_totals_delete AFTER DELETE ON files BEGIN
+    UPDATE totals SET files = files - 1, orig = orig - COALESCE(OLD.orig_size, 0),
+        opt = opt - COALESCE(OLD.opt_size, 0)
+        WHERE folder = OLD.folder AND state = OLD.state;
+END;
+CREATE TRIGGER files_totals_update AFTER UPDATE OF folder, state, orig_size, opt_size ON files
+BEGIN
+    UPDATE totals SET files = files - 1, orig = orig - COALESCE(OLD.orig_size, 0),
+        opt = opt - COALESCE(OLD.opt_size, 0)
+        WHERE folder = OLD.folder AND state = OLD.state;
+    INSERT INTO totals (folder, state, files, orig, opt)
+        VALUES (NEW.folder, NEW.state, 1, COALESCE(NEW.orig_size, 0), COALESCE(NEW.opt_size, 0))
+        ON CONFLICT (folder, state) DO UPDATE SET files = files + 1,
+            orig = orig + excluded.orig, opt = opt + excluded.opt;
+END;
 "#,
 ];
 
@@ -476,6 +519,80 @@ mod tests {
             .query_row("SELECT typeof(path) FROM files", [], |r| r.get(0))
             .unwrap();
         assert_eq!(kind, "blob");
+    }
+
+    #[test]
+    fn the_totals_the_triggers_keep_match_a_recount_after_every_kind_of_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut l = Ledger::open(&dir.path().join("l.db")).unwrap();
+        let row = |p: &str, state: State, size: Option<u64>| FileRow {
+            path: p.into(),
+            folder: "/f".into(),
+            stat: Stat {
+                size: 1,
+                mtime_ns: 1,
+                inode: 1,
+            },
+            hash: format!("h{p}"),
+            format: None,
+            state,
+            reason: None,
+            orig_hash: Some("o".into()),
+            orig_size: size,
+            opt_size: size.map(|s| s / 2),
+        };
+        l.upsert_files(&[
+            row("/f/a", State::New, None),
+            row("/f/b", State::Optimized, Some(100)),
+            row("/f/c", State::Optimized, Some(50)),
+        ])
+        .unwrap();
+        l.upsert_files(&[row("/f/a", State::Optimized, Some(10))])
+            .unwrap();
+        l.set_state(Path::new("/f/b"), State::Failed, Some("x"))
+            .unwrap();
+        l.set_content(
+            Path::new("/f/c"),
+            Stat {
+                size: 2,
+                mtime_ns: 2,
+                inode: 2,
+            },
+            "h2",
+            State::Restored,
+            Some("o"),
+            Some(50),
+            None,
+        )
+        .unwrap();
+        l.move_file(Path::new("/f/a"), Path::new("/f/c"), Path::new("/f"))
+            .unwrap();
+        l.track_restored(&row("/f/d", State::Restored, Some(7)))
+            .unwrap();
+        l.track_restored(&row("/f/d", State::Optimized, Some(8)))
+            .unwrap();
+        l.forget(&["/f/b".into()]).unwrap();
+        let kept: Vec<(String, i64, i64, i64)> = l
+            .conn
+            .prepare("SELECT state, files, orig, opt FROM totals WHERE files != 0 ORDER BY state")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        let counted: Vec<(String, i64, i64, i64)> = l
+            .conn
+            .prepare(
+                "SELECT state, COUNT(*), COALESCE(SUM(orig_size), 0), COALESCE(SUM(opt_size), 0)
+                 FROM files GROUP BY state ORDER BY state",
+            )
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        assert_eq!(kept, counted);
+        assert_eq!(counted.iter().map(|c| c.1).sum::<i64>(), 2, "{counted:?}");
     }
 
     #[test]

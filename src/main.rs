@@ -33,6 +33,11 @@ fn main() {
         ),
         Command::Check => commands::check::run(config),
         Command::Backups { action } => commands::backups::run(config, action.as_ref()),
+        Command::Domain {
+            action,
+            domain,
+            json,
+        } => commands::domain::run(config, *action, domain, *json),
         Command::Completions { shell } => commands::docs::completions(*shell),
         Command::Man { dir } => commands::docs::man(dir.as_deref()),
     };

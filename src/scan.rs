@@ -622,6 +622,7 @@ mod tests {
             },
             exclude: globset::GlobSet::empty(),
             watch: crate::config::WatchMode::Auto,
+            public_url: None,
         };
         let mut ledger = Ledger::open(&dir.path().join("ledger.db")).unwrap();
         let mut walk = Walk::new(&folder, Leftovers::Keep);

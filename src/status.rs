@@ -222,15 +222,17 @@ pub fn render(r: &Report) -> String {
         }
     }
     if !r.failures.is_empty() {
-        let _ = writeln!(out, "\nfailures ({}):", r.failures.len());
+        let total = r.totals.failed.max(r.failures.len() as u64);
+        let _ = writeln!(out, "\nfailures ({total}):");
         for f in r.failures.iter().take(20) {
             let _ = writeln!(out, "  {}: {}", shown(&f.path), f.reason);
         }
-        if r.failures.len() > 20 {
+        if total > 20 {
             let _ = writeln!(
                 out,
-                "  … and {} more (status --json lists all)",
-                r.failures.len() - 20
+                "  … and {} more (status --json lists the first {})",
+                total - 20,
+                crate::ledger::MAX_FAILURES
             );
         }
     }

@@ -30,6 +30,8 @@ pub enum Change {
     Renamed { from: PathBuf, to: PathBuf },
     /// Events below this folder may have been lost: reconcile it with a stat walk.
     Rescan { path: PathBuf, why: String },
+    /// No watch could be added for this folder (the OS watch limit): walk it on a timer.
+    Unwatched(PathBuf),
 }
 
 /// How long a path must be free of events before the debouncer hands it over. This quiet
@@ -51,6 +53,9 @@ pub struct Watchers {
     _handles: Vec<Handle>,
     /// How each folder is watched, for the log and `status`.
     pub modes: Vec<(PathBuf, &'static str)>,
+    /// Subtrees left without a watch by the OS watch limit: the daemon walks them on a
+    /// timer (see `daemon::unwatched`).
+    pub unwatched: Vec<PathBuf>,
 }
 
 /// Starts one watcher per folder. Problems (an unwatchable folder, the inotify limit) are
@@ -58,6 +63,7 @@ pub struct Watchers {
 pub fn start(config: &Config, tx: &UnboundedSender<Change>) -> Watchers {
     let mut handles = Vec::new();
     let mut modes = Vec::new();
+    let mut unwatched = Vec::new();
     for folder in &config.folders {
         let poll = match folder.watch {
             WatchMode::Poll => true,
@@ -84,6 +90,16 @@ pub fn start(config: &Config, tx: &UnboundedSender<Change>) -> Watchers {
                 Ok(h) => {
                     handles.push(Handle::Native(h));
                     modes.push((folder.path.clone(), "native"));
+                    continue;
+                }
+                // Too many folders for the limit: watch what fits, walk the rest on a timer
+                // (a polling watcher would hold the whole tree in memory).
+                Err(e) if matches!(e.kind, notify::ErrorKind::MaxFilesWatch) => {
+                    let (h, rest) = partly(folder, tx);
+                    say_limit_once(&folder.path, rest.len(), config);
+                    handles.extend(h.map(Handle::Native));
+                    modes.push((folder.path.clone(), "native where the watch limit allows"));
+                    unwatched.extend(rest);
                     continue;
                 }
                 Err(e) => {
@@ -116,7 +132,74 @@ pub fn start(config: &Config, tx: &UnboundedSender<Change>) -> Watchers {
     Watchers {
         _handles: handles,
         modes,
+        unwatched,
     }
+}
+
+/// Watches `folder` as far as the OS limit allows: its own entries, then each subfolder's
+/// whole tree while watches remain. Returns the watcher (if even the folder itself could be
+/// watched) and the subtrees left to walk, the one the limit ran out in included.
+fn partly(
+    folder: &crate::config::Folder,
+    tx: &UnboundedSender<Change>,
+) -> (
+    Option<Debouncer<RecommendedWatcher, RecommendedCache>>,
+    Vec<PathBuf>,
+) {
+    let root = &folder.path;
+    let Ok(mut d) = new_debouncer_opt(
+        DEBOUNCE,
+        Some(TICK),
+        forwarder(root, tx),
+        RecommendedCache::new(),
+        notify::Config::default(),
+    ) else {
+        return (None, vec![root.clone()]);
+    };
+    if d.watch(root, RecursiveMode::NonRecursive).is_err() {
+        return (None, vec![root.clone()]);
+    }
+    let mut subfolders: Vec<PathBuf> = std::fs::read_dir(root)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+        .map(|e| e.path())
+        .filter(|p| !crate::scan::ignored(folder, p))
+        .collect();
+    subfolders.sort();
+    let mut rest = Vec::new();
+    for (i, sub) in subfolders.iter().enumerate() {
+        match d.watch(sub, RecursiveMode::Recursive) {
+            Ok(()) => {}
+            Err(e) if matches!(e.kind, notify::ErrorKind::MaxFilesWatch) => {
+                rest.extend(subfolders[i..].iter().cloned());
+                break;
+            }
+            // Unreadable, or gone meanwhile: the walks cover it.
+            Err(_) => rest.push(sub.clone()),
+        }
+    }
+    (Some(d), rest)
+}
+
+/// The limit is said once per process, with the command that raises it.
+fn say_limit_once(root: &Path, unwatched: usize, config: &Config) {
+    static SAID: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if SAID.swap(true, std::sync::atomic::Ordering::Relaxed) {
+        return;
+    }
+    let limit = std::fs::read_to_string("/proc/sys/fs/inotify/max_user_watches")
+        .ok()
+        .and_then(|s| s.trim().parse::<u64>().ok());
+    let raise = limit.map_or(524_288, |l| (l * 4).max(524_288));
+    tracing::warn!(
+        "the system's inotify watch limit{} is reached while watching {}: {unwatched} folder(s) there are checked by a walk instead (at most every {}s, spaced to cost about 1% of a core), so their changes show up later. \
+         Raise the limit with `sudo sysctl fs.inotify.max_user_watches={raise}` (and put fs.inotify.max_user_watches={raise} in /etc/sysctl.d/90-shortpixel-agent.conf to keep it), then restart the agent",
+        limit.map(|l| format!(" ({l})")).unwrap_or_default(),
+        root.display(),
+        config.watching.poll_interval.as_secs_f64()
+    );
 }
 
 /// A debounced recursive watch of `root` with watcher `W` (native or polling).
@@ -145,6 +228,13 @@ fn forwarder(root: &Path, tx: &UnboundedSender<Change>) -> impl FnMut(DebounceEv
         }
         Err(errors) => {
             for e in errors {
+                // A new folder past the watch limit: its tree is walked on a timer instead.
+                if matches!(e.kind, notify::ErrorKind::MaxFilesWatch) && !e.paths.is_empty() {
+                    for p in &e.paths {
+                        let _ = tx.send(Change::Unwatched(p.clone()));
+                    }
+                    continue;
+                }
                 let _ = tx.send(Change::Rescan {
                     path: root.clone(),
                     why: describe(&e, &root),

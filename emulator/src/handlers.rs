@@ -1,6 +1,7 @@
 //! The HTTP endpoints: routing, request logging, upload hooks and the fault handling that is
-//! common to every endpoint (`Refuse`, `Http`, `Drop`, `Delay`). The reducer logic proper
-//! lives in `reducer.rs`.
+//! common to every endpoint (`Refuse`, `Http`, `Drop`, `Delay`, `Body`). The reducer logic
+//! proper lives in `reducer.rs`, fetching by URL in `by_url.rs`, the CDN domain API in
+//! `domains.rs`.
 
 use std::sync::Arc;
 
@@ -14,10 +15,10 @@ use serde_json::json;
 
 use crate::model::{Endpoint, Fault, Request};
 use crate::parse::{parse, Parsed};
-use crate::reducer;
 use crate::server::ConnAbort;
 use crate::state::Shared;
-use crate::wire::{http_error, json_reply, message, refusal};
+use crate::wire::{http_error, json_reply, message, refusal, verbatim};
+use crate::{by_url, domains, reducer};
 
 /// Uploads of ~10 files of a few MB must pass; axum's default limit is 2 MB.
 const BODY_LIMIT: usize = 200 * 1024 * 1024;
@@ -28,6 +29,8 @@ pub(crate) struct App {
     pub shared: Arc<Shared>,
     /// `http://127.0.0.1:PORT`, no trailing slash.
     pub base: Arc<str>,
+    /// Fetches the URLs of `reducer.php` requests (see `fetch`).
+    pub fetcher: reqwest::Client,
 }
 
 pub(crate) fn router(app: App) -> Router {
@@ -37,6 +40,7 @@ pub(crate) fn router(app: App) -> Router {
         .route("/v2/api-status.php", any(api_status))
         .route("/dl/{job}/{variant}", get(download))
         .route("/orig/{job}", get(original))
+        .merge(domains::routes())
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(axum::middleware::from_fn_with_state(app.clone(), far_away))
         .with_state(app)
@@ -56,7 +60,7 @@ async fn far_away(
 }
 
 impl App {
-    fn log(&self, endpoint: Endpoint, p: &Parsed, urls: Vec<String>) -> usize {
+    pub fn log(&self, endpoint: Endpoint, p: &Parsed, urls: Vec<String>) -> usize {
         self.shared.log_begin(Request {
             endpoint,
             key: p.key(),
@@ -71,7 +75,7 @@ impl App {
     }
 
     /// Records the reply in the log and hands it on.
-    fn finish(&self, idx: usize, response: Response, codes: Vec<i32>) -> Response {
+    pub fn finish(&self, idx: usize, response: Response, codes: Vec<i32>) -> Response {
         self.shared
             .log_finish(idx, codes, response.status().as_u16());
         response
@@ -79,7 +83,7 @@ impl App {
 
     /// Takes the next fault for `endpoint` and plays the ones every endpoint shares.
     /// `Ok(fault)` means "go on and answer", with the fault the endpoint must still apply.
-    async fn pre_fault(
+    pub async fn pre_fault(
         &self,
         abort: &ConnAbort,
         endpoint: Endpoint,
@@ -100,6 +104,7 @@ impl App {
             Some(Fault::Refuse { code, message }) => {
                 Err(self.finish(idx, refusal(code, &message), vec![code]))
             }
+            Some(Fault::Body(text)) => Err(self.finish(idx, verbatim(text), Vec::new())),
             other => Ok(other),
         }
     }
@@ -167,18 +172,14 @@ async fn url_reducer(
 ) -> Response {
     let p = match parse(req, false).await {
         Ok(p) => p,
-        Err(e) => return unreadable(&app, Endpoint::Poll, &e),
+        Err(e) => return unreadable(&app, Endpoint::ByUrl, &e),
     };
-    let idx = app.log(Endpoint::Poll, &p, p.urls.clone());
-    let fault = match app.pre_fault(&abort, Endpoint::Poll, idx).await {
+    let idx = app.log(Endpoint::ByUrl, &p, p.raw_urls.clone());
+    let fault = match app.pre_fault(&abort, Endpoint::ByUrl, idx).await {
         Ok(f) => f,
         Err(resp) => return resp,
     };
-    let (resp, codes) = if p.has_urls {
-        reducer::poll(&app, &p, fault).await
-    } else {
-        (refusal(-105, "URL is missing for the call."), vec![-105])
-    };
+    let (resp, codes) = by_url::reduce(&app, &p, fault).await;
     app.finish(idx, resp, codes)
 }
 
@@ -277,7 +278,7 @@ async fn serve_file(app: &App, abort: &ConnAbort, path: String, bytes: Option<By
     )
 }
 
-fn mime_of(bytes: &[u8]) -> &'static str {
+pub(crate) fn mime_of(bytes: &[u8]) -> &'static str {
     if bytes.get(4..12) == Some(b"ftypavif") {
         return "image/avif";
     }

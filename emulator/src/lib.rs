@@ -10,6 +10,10 @@
 //! Its purpose is fault injection: a test queues [`Fault`]s per [`Endpoint`] and then checks
 //! how the agent coped, through the request log ([`Emulator::requests`]) and counters.
 //!
+//! It also serves `reducer.php` by really fetching each URL (from loopback only), and the
+//! CDN domain API under [`Emulator::cdn_url`]. [`Site`] is a loopback web server for a
+//! folder, for the emulator to fetch from.
+//!
 //! The server runs on its own thread with its own tokio runtime, so plain synchronous
 //! `#[test]`s can use it while they drive the agent as a subprocess. It binds only
 //! 127.0.0.1 (a random port unless told otherwise) and stops when the [`Emulator`] drops.
@@ -22,34 +26,36 @@
 //! assert_eq!(emu.credits_used("KEY"), 1);
 //! ```
 
+mod by_url;
+mod domains;
+mod fetch;
 mod handlers;
 mod model;
 mod parse;
 mod reducer;
 mod server;
 mod shrink;
+mod site;
 mod state;
 mod wire;
 
 use std::fmt;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
-use std::thread::JoinHandle;
 use std::time::Duration;
 
-use tokio::sync::oneshot;
-
-pub use model::{Endpoint, Fault, Request, UploadedFile};
+pub use model::{DomainShape, Endpoint, Fault, Fetch, Request, UploadedFile};
+pub use site::{Serve, Site};
 
 use handlers::App;
+use server::Background;
 use state::Shared;
 
 /// A running emulator. Dropping it stops the server and frees the port.
 pub struct Emulator {
     shared: Arc<Shared>,
     addr: SocketAddr,
-    shutdown: Option<oneshot::Sender<()>>,
-    thread: Option<JoinHandle<()>>,
+    _server: Background,
 }
 
 impl fmt::Debug for Emulator {
@@ -79,43 +85,32 @@ impl Emulator {
     /// Starts on 127.0.0.1:`port` (0 = random). Returns once the socket is listening.
     pub fn start_on(port: u16) -> std::io::Result<Emulator> {
         let listener = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, port))?;
-        listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
         let shared = Arc::new(Shared::default());
         let app = App {
             shared: shared.clone(),
             base: format!("http://{addr}").into(),
+            fetcher: fetch::client()?,
         };
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .thread_name("shortpixel-emulator-rt")
-            .enable_all()
-            .build()?;
-        let (tx, rx) = oneshot::channel();
         let server_shared = shared.clone();
-        let thread = std::thread::Builder::new()
-            .name("shortpixel-emulator".into())
-            .spawn(move || {
-                runtime.block_on(async move {
-                    // Needs the runtime's reactor, hence done here rather than by the caller.
-                    if let Ok(listener) = tokio::net::TcpListener::from_std(listener) {
-                        server::serve(listener, handlers::router(app), server_shared, rx).await;
-                    }
-                });
-                // Cancels open connections (and pending `Delay`s); image work gets a moment.
-                runtime.shutdown_timeout(Duration::from_secs(5));
-            })?;
+        let server = Background::spawn("shortpixel-emulator", listener, move |listener, rx| {
+            server::serve(listener, handlers::router(app), Some(server_shared), rx)
+        })?;
         Ok(Emulator {
             shared,
             addr,
-            shutdown: Some(tx),
-            thread: Some(thread),
+            _server: server,
         })
     }
 
     /// `http://127.0.0.1:PORT`, without a trailing slash.
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
+    }
+
+    /// The base of the CDN domain API (the agent's `cdn_api_url`): `{url}/cdn`.
+    pub fn cdn_url(&self) -> String {
+        format!("{}/cdn", self.url())
     }
 
     pub fn port(&self) -> u16 {
@@ -215,6 +210,57 @@ impl Emulator {
         })
     }
 
+    /// Every URL fetched for `reducer.php` so far (results served from the cache made none).
+    pub fn fetches(&self) -> Vec<Fetch> {
+        self.shared.lock().fetches.clone()
+    }
+
+    /// Number of URL fetches made (each a new job and, when it shrank, a credit).
+    pub fn url_fetches(&self) -> usize {
+        self.shared.lock().fetches.len()
+    }
+
+    /// How long one URL fetch may take, body included (default 30 s).
+    pub fn fetch_timeout(&self, d: Duration) {
+        self.shared.lock().fetch_timeout = Some(d);
+    }
+
+    /// Adds a CDN domain, associated with `owner` (or with no account).
+    pub fn add_domain(&self, domain: &str, owner: Option<&str>) {
+        self.shared
+            .lock()
+            .domains
+            .entry(domain.to_ascii_lowercase())
+            .or_default()
+            .owner = owner.map(str::to_owned);
+    }
+
+    /// `None`: the domain is unknown; `Some(None)`: known but associated with no account.
+    pub fn domain_owner(&self, domain: &str) -> Option<Option<String>> {
+        let st = self.shared.lock();
+        st.domains
+            .get(&domain.to_ascii_lowercase())
+            .map(|d| d.owner.clone())
+    }
+
+    /// Forces the status value `read-domain` reports for a known domain (2, 1, -1, -2, -3,
+    /// or anything else); otherwise it follows the owner's credits.
+    pub fn set_domain_status(&self, domain: &str, status: i32) {
+        if let Some(d) = self
+            .shared
+            .lock()
+            .domains
+            .get_mut(&domain.to_ascii_lowercase())
+        {
+            d.status = Some(status);
+        }
+    }
+
+    /// How `read-domain` replies are shaped from now on.
+    pub fn domain_shape(&self, shape: DomainShape) {
+        self.shared.lock().domain_shape = shape;
+    }
+
     /// Highest number of requests the server was handling at the same time.
     pub fn max_in_flight(&self) -> usize {
         self.shared.max_in_flight()
@@ -222,16 +268,5 @@ impl Emulator {
 
     fn count(&self, per_request: impl Fn(&Request) -> usize) -> usize {
         self.shared.lock().log.iter().map(per_request).sum()
-    }
-}
-
-impl Drop for Emulator {
-    fn drop(&mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
     }
 }

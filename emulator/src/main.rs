@@ -2,7 +2,8 @@
 //! by hand without spending real credits.
 //!
 //! Usage: `shortpixel-emulator [--port N] [--key KEY:QUOTA]... [--pending-polls N]`
-//! Prints the URL to use as `api_url` and serves on 127.0.0.1 until Ctrl-C or SIGTERM.
+//! Prints the URL to use as `api_url` and serves on 127.0.0.1 until Ctrl-C or SIGTERM; the
+//! CDN domain API (`cdn_api_url`) is that URL followed by `/cdn`.
 
 use std::process::ExitCode;
 

@@ -9,12 +9,17 @@ use std::time::Duration;
 pub enum Endpoint {
     /// `POST /v2/post-reducer.php` carrying files (or carrying neither files nor URLs).
     Upload,
-    /// `POST /v2/post-reducer.php` with `file_urls`, or `POST /v2/reducer.php` with `urllist`.
+    /// `POST /v2/post-reducer.php` with `file_urls`.
     Poll,
+    /// `POST /v2/reducer.php` with `urllist`: the emulator fetches each URL itself (see
+    /// [`Fetch`]); a URL equal to an earlier upload's OriginalURL polls that job instead.
+    ByUrl,
     /// `GET /dl/{job}/{variant}` (and `GET /orig/{job}`).
     Download,
     /// `POST|GET /v2/api-status.php`.
     ApiStatus,
+    /// The CDN domain API (`GET {cdn}/add-domain|read-domain|set-domain|revoke-domain/…`).
+    Domain,
 }
 
 /// A misbehaviour to play instead of (or on top of) the normal answer.
@@ -49,6 +54,9 @@ pub enum Fault {
     MissingSizes,
     /// Poll: every item answers -102 and the polled jobs are forgotten.
     JobGone,
+    /// Any endpoint: HTTP 200 with this body verbatim (and the service's `text/html` type),
+    /// e.g. an error page from a proxy, or JSON of an unexpected shape.
+    Body(String),
 }
 
 /// One file part of an upload, as seen by the emulator.
@@ -78,7 +86,9 @@ pub struct Request {
     pub fields: BTreeMap<String, String>,
     pub files: Vec<UploadedFile>,
     /// Poll: the OriginalURLs asked about, in request order (percent-decoded).
+    /// ByUrl: the `urllist` entries exactly as sent.
     /// Download: the requested path (`/dl/{job}/{variant}`).
+    /// Domain: the requested path, with the key segment replaced by `{key}`.
     pub urls: Vec<String>,
     /// ShortPixel status codes of the reply: one per item for array replies, the single
     /// top-level code for object replies (refusals, api-status, an expired download).
@@ -91,4 +101,33 @@ pub struct Request {
     pub fault: Option<Fault>,
     /// The request's Content-Type header, raw ("" when absent).
     pub content_type: String,
+}
+
+/// One URL the emulator fetched for a `reducer.php` request (only real fetches: a result
+/// served from the per-key cache makes none).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fetch {
+    /// The key of the request that caused it.
+    pub key: String,
+    /// The URL fetched, after the emulator's normalisation (a wholly encoded URL decoded).
+    pub url: String,
+    /// 1 when the fetch made a job, else the per-item error code sent for it.
+    pub code: i32,
+    /// Body bytes read (at most the cap plus one).
+    pub bytes: u64,
+}
+
+/// How `read-domain` replies are shaped. The vendor page documents the status values but
+/// not the reply, so the agent must read each of these the same way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DomainShape {
+    /// `{"Status": 2, "Domain": ..., quota fields}` (what ShortPixel's partners read).
+    #[default]
+    Number,
+    /// `{"Status": "2", ...}`.
+    NumericString,
+    /// `{"Status": {"Code": "2", "Message": ...}, ...}`.
+    CodeObject,
+    /// The bare number: `2`.
+    Bare,
 }

@@ -29,6 +29,9 @@ pub(crate) struct Parsed {
     pub files: Vec<(UploadedFile, Bytes)>,
     /// `file_urls` / `urllist` entries in request order, percent-decoded.
     pub urls: Vec<String>,
+    /// The same entries exactly as sent (JSON or form decoding only): a URL to fetch must
+    /// not lose bytes that are not UTF-8 to a percent-decoding.
+    pub raw_urls: Vec<String>,
     /// Whether any `file_urls`/`urllist` field was present (even empty).
     pub has_urls: bool,
     pub content_type: String,
@@ -61,7 +64,7 @@ pub(crate) async fn parse(req: Request, query_is_fields: bool) -> Result<Parsed,
         pairs.iter_mut().for_each(|(k, _)| k.insert(0, '?'));
     }
     let mut files = Vec::new();
-    let mut json_urls = None;
+    let mut json_urls: Option<(Vec<String>, Vec<String>)> = None;
     let ct = content_type.to_ascii_lowercase();
     if ct.starts_with("multipart/") {
         let mut mp = Multipart::from_request(req, &())
@@ -93,9 +96,11 @@ pub(crate) async fn parse(req: Request, query_is_fields: bool) -> Result<Parsed,
             let top: TopLevel = serde_json::from_str(&text).map_err(|e| e.to_string())?;
             for (name, value) in top.0 {
                 match value {
-                    JsonField::Urls(urls, raw) => {
-                        json_urls.get_or_insert_with(Vec::new).extend(urls);
-                        pairs.push((name, raw));
+                    JsonField::Urls(list) => {
+                        let (urls, verbatim) = json_urls.get_or_insert_with(Default::default);
+                        urls.extend(list.urls);
+                        verbatim.extend(list.verbatim);
+                        pairs.push((name, list.raw));
                     }
                     JsonField::Other(Value::String(s)) => pairs.push((name, s)),
                     JsonField::Other(v) => pairs.push((name, v.to_string())),
@@ -112,28 +117,37 @@ pub(crate) async fn parse(req: Request, query_is_fields: bool) -> Result<Parsed,
 fn assemble(
     pairs: Vec<(String, String)>,
     mut files: Vec<(UploadedFile, Bytes)>,
-    json_urls: Option<Vec<String>>,
+    json_urls: Option<(Vec<String>, Vec<String>)>,
     content_type: String,
 ) -> Parsed {
     let mut urls = Vec::new();
+    let mut raw_urls = Vec::new();
     let mut has_urls = json_urls.is_some();
     let mut grouped: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for (name, value) in pairs {
         if name.starts_with("file_urls[") || name.starts_with("urllist[") {
             has_urls = true;
             urls.push(percent_decode(&value, false));
+            raw_urls.push(value.clone());
         } else if (name == "file_urls" || name == "urllist") && json_urls.is_none() {
             // A form field holding JSON (some clients), or a single URL.
             has_urls = true;
             match serde_json::from_str::<UrlList>(&value) {
-                Ok(list) => urls.extend(list.0),
-                Err(_) => urls.push(percent_decode(&value, false)),
+                Ok(list) => {
+                    urls.extend(list.urls);
+                    raw_urls.extend(list.verbatim);
+                }
+                Err(_) => {
+                    urls.push(percent_decode(&value, false));
+                    raw_urls.push(value.clone());
+                }
             }
         }
         grouped.entry(name).or_default().push(value);
     }
-    if let Some(list) = json_urls {
+    if let Some((list, verbatim)) = json_urls {
         urls.extend(list);
+        raw_urls.extend(verbatim);
     }
     let fields: BTreeMap<String, String> = grouped
         .into_iter()
@@ -161,6 +175,7 @@ fn assemble(
         fields,
         files,
         urls,
+        raw_urls,
         has_urls,
         content_type,
     }
@@ -179,6 +194,11 @@ pub(crate) fn urlencoded(s: &str) -> Vec<(String, String)> {
 
 /// Decodes `%XX` escapes (and `+` as space in forms); malformed escapes stay as they are.
 pub(crate) fn percent_decode(s: &str, plus_is_space: bool) -> String {
+    String::from_utf8_lossy(&percent_decode_bytes(s, plus_is_space)).into_owned()
+}
+
+/// [`percent_decode`] to bytes, which need not be UTF-8 (file names in URLs).
+pub(crate) fn percent_decode_bytes(s: &str, plus_is_space: bool) -> Vec<u8> {
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
@@ -198,20 +218,44 @@ pub(crate) fn percent_decode(s: &str, plus_is_space: bool) -> String {
         });
         i += 1;
     }
-    String::from_utf8_lossy(&out).into_owned()
+    out
 }
 
 /// A JSON body's top level, in document order.
 struct TopLevel(Vec<(String, JsonField)>);
 
 enum JsonField {
-    /// `file_urls` / `urllist`: the decoded URLs and the raw JSON text of the value.
-    Urls(Vec<String>, String),
+    /// `file_urls` / `urllist`.
+    Urls(UrlList),
     Other(Value),
 }
 
 /// A URL list given as an array, an object (values in document order) or a lone string.
-struct UrlList(Vec<String>, String);
+struct UrlList {
+    /// Percent-decoded.
+    urls: Vec<String>,
+    /// The raw JSON text of the value.
+    raw: String,
+    /// Each entry as sent.
+    verbatim: Vec<String>,
+}
+
+impl UrlList {
+    fn new(values: &[Value], raw: String) -> UrlList {
+        let verbatim = |v: &Value| match v {
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        UrlList {
+            urls: values
+                .iter()
+                .map(|v| percent_decode(&verbatim(v), false))
+                .collect(),
+            raw,
+            verbatim: values.iter().map(verbatim).collect(),
+        }
+    }
+}
 
 impl<'de> Deserialize<'de> for TopLevel {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -225,8 +269,7 @@ impl<'de> Deserialize<'de> for TopLevel {
                 let mut out = Vec::new();
                 while let Some(k) = map.next_key::<String>()? {
                     let v = if k == "file_urls" || k == "urllist" {
-                        let l: UrlList = map.next_value()?;
-                        JsonField::Urls(l.0, l.1)
+                        JsonField::Urls(map.next_value()?)
                     } else {
                         JsonField::Other(map.next_value()?)
                     };
@@ -242,12 +285,6 @@ impl<'de> Deserialize<'de> for TopLevel {
 impl<'de> Deserialize<'de> for UrlList {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         struct V;
-        fn text(v: &Value) -> String {
-            match v {
-                Value::String(s) => percent_decode(s, false),
-                other => other.to_string(),
-            }
-        }
         impl<'de> Visitor<'de> for V {
             type Value = UrlList;
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -258,22 +295,20 @@ impl<'de> Deserialize<'de> for UrlList {
                 while let Some(v) = seq.next_element::<Value>()? {
                     vals.push(v);
                 }
-                let urls = vals.iter().map(text).collect();
-                Ok(UrlList(urls, Value::from(vals).to_string()))
+                let raw = Value::from(vals.clone()).to_string();
+                Ok(UrlList::new(&vals, raw))
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<UrlList, A::Error> {
-                let (mut urls, mut raw) = (Vec::new(), Vec::new());
+                let (mut vals, mut raw) = (Vec::new(), Vec::new());
                 while let Some((k, v)) = map.next_entry::<String, Value>()? {
-                    urls.push(text(&v));
                     raw.push(format!("{}:{}", Value::from(k), v));
+                    vals.push(v);
                 }
-                Ok(UrlList(urls, format!("{{{}}}", raw.join(","))))
+                Ok(UrlList::new(&vals, format!("{{{}}}", raw.join(","))))
             }
             fn visit_str<E>(self, s: &str) -> Result<UrlList, E> {
-                Ok(UrlList(
-                    vec![percent_decode(s, false)],
-                    Value::from(s).to_string(),
-                ))
+                let v = Value::from(s);
+                Ok(UrlList::new(std::slice::from_ref(&v), v.to_string()))
             }
         }
         d.deserialize_any(V)
@@ -299,6 +334,19 @@ mod tests {
     }
 
     #[test]
+    fn urllist_entries_are_also_kept_as_sent() {
+        let top: TopLevel =
+            serde_json::from_str(r#"{"urllist":["http://h/caf%C3%A9%FF.jpg"]}"#).unwrap();
+        match &top.0[0].1 {
+            JsonField::Urls(list) => {
+                assert_eq!(list.verbatim, ["http://h/caf%C3%A9%FF.jpg"]);
+                assert_eq!(list.urls, ["http://h/café\u{FFFD}.jpg"]);
+            }
+            JsonField::Other(_) => panic!("urllist not read as URLs"),
+        }
+    }
+
+    #[test]
     fn json_url_objects_keep_document_order() {
         let top: TopLevel = serde_json::from_str(
             r#"{"key":"K","lossy":1,"file_urls":{"url2":"b","url10":"c","url1":"a"}}"#,
@@ -307,9 +355,9 @@ mod tests {
         let pairs: Vec<_> = top.0.iter().map(|(k, _)| k.as_str()).collect();
         assert_eq!(pairs, ["key", "lossy", "file_urls"]);
         match &top.0[2].1 {
-            JsonField::Urls(urls, raw) => {
-                assert_eq!(urls, &["b", "c", "a"]);
-                assert_eq!(raw, r#"{"url2":"b","url10":"c","url1":"a"}"#);
+            JsonField::Urls(list) => {
+                assert_eq!(list.urls, ["b", "c", "a"]);
+                assert_eq!(list.raw, r#"{"url2":"b","url10":"c","url1":"a"}"#);
             }
             JsonField::Other(_) => panic!("file_urls not read as URLs"),
         }

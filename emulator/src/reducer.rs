@@ -23,28 +23,28 @@ use crate::handlers::App;
 use crate::model::Fault;
 use crate::parse::{percent_decode, Parsed};
 use crate::shrink::{percent, shrink, ShrinkOptions, Shrunk};
-use crate::state::Job;
+use crate::state::{Job, State};
 use crate::wire::{json_reply, message, refusal, timestamp_now, Done, Item};
 
 /// Files per upload request accepted (the official clients never send more).
 const MAX_FILES: usize = 10;
 /// URLs per poll/`urllist` accepted, as documented.
-const MAX_URLS: usize = 100;
+pub(crate) const MAX_URLS: usize = 100;
 /// The longest `wait` the service honours.
 const MAX_WAIT_SECS: u32 = 30;
 
-type Reply = (Response, Vec<i32>);
+pub(crate) type Reply = (Response, Vec<i32>);
 
-fn refuse(code: i32) -> Reply {
+pub(crate) fn refuse(code: i32) -> Reply {
     (refusal(code, message(code)), vec![code])
 }
 
-fn array(items: &[Item]) -> Reply {
+pub(crate) fn array(items: &[Item]) -> Reply {
     (json_reply(&items), items.iter().map(Item::code).collect())
 }
 
 /// The upload's options that shape the result.
-fn options(p: &Parsed) -> ShrinkOptions {
+pub(crate) fn options(p: &Parsed) -> ShrinkOptions {
     let convert = percent_decode(p.fields.get("convertto").map_or("", String::as_str), false);
     let convert = convert.to_ascii_lowercase();
     // "+webp|+avif"; a form-decoded "+" may have become a space.
@@ -68,7 +68,7 @@ fn options(p: &Parsed) -> ShrinkOptions {
 }
 
 /// How a job answers now: Code 1 while pending, else Code 2 with its URLs and sizes.
-fn job_item(base: &str, id: &str, job: &Job, missing_sizes: bool) -> Item {
+pub(crate) fn job_item(base: &str, id: &str, job: &Job, missing_sizes: bool) -> Item {
     let original = (
         Some(format!("{base}/orig/{id}")),
         Some(job.original.len() as u64),
@@ -91,6 +91,65 @@ fn job_item(base: &str, id: &str, job: &Job, missing_sizes: bool) -> Item {
         .done(&done)
 }
 
+/// When new jobs become ready: read once per request, so all its jobs agree.
+pub(crate) struct Timing {
+    ready_at: Instant,
+    polls_left: u32,
+    timestamp: String,
+}
+
+impl Timing {
+    pub fn now(app: &App) -> Timing {
+        let st = app.shared.lock();
+        Timing {
+            ready_at: Instant::now() + st.processing,
+            polls_left: st.pending_polls,
+            timestamp: timestamp_now(),
+        }
+    }
+}
+
+/// A shrunk original, not yet a job.
+pub(crate) struct Made {
+    pub original: Bytes,
+    pub result: Shrunk,
+    pub lossy_mode: u8,
+}
+
+/// Charges `key` for a result and stores it as a new job (`Fault::Bigger` makes its result
+/// larger first). `None` when a paid result finds no credit left: no job, no charge.
+pub(crate) fn make_job(
+    st: &mut State,
+    key: &str,
+    mut made: Made,
+    timing: &Timing,
+    fault: Option<&Fault>,
+) -> Option<String> {
+    if fault == Some(&Fault::Bigger) {
+        made.result.make_bigger(&made.original);
+    }
+    let pct = percent(
+        made.original.len(),
+        made.result.primary(made.lossy_mode).len(),
+    );
+    let paid = pct.parse::<f64>().unwrap_or(0.0) >= 5.0;
+    if !st.charge(key, paid) {
+        return None;
+    }
+    let id = st.next_job_id(blake3::hash(&made.original).to_hex().as_str());
+    let job = Job {
+        original: made.original,
+        result: made.result,
+        lossy_mode: made.lossy_mode,
+        percent: pct,
+        polls_left: timing.polls_left,
+        ready_at: timing.ready_at,
+        timestamp: timing.timestamp.clone(),
+    };
+    st.jobs.insert(id.clone(), job);
+    Some(id)
+}
+
 /// What happens to one uploaded file before the state is touched.
 enum Prep {
     Refused(i32, String),
@@ -99,9 +158,9 @@ enum Prep {
 
 pub(crate) async fn upload(app: &App, p: Parsed, fault: Option<Fault>) -> Reply {
     let key = p.key().unwrap_or_default();
-    let (credits, max_size, pending) = {
+    let (credits, max_size) = {
         let st = app.shared.lock();
-        (st.credits_left(&key), st.max_file_size, st.pending_polls)
+        (st.credits_left(&key), st.max_file_size)
     };
     let Some(credits) = credits else {
         return refuse(-401);
@@ -155,8 +214,7 @@ pub(crate) async fn upload(app: &App, p: Parsed, fault: Option<Fault>) -> Reply 
         });
     }
 
-    let timestamp = timestamp_now();
-    let ready_at = Instant::now() + app.shared.lock().processing;
+    let timing = Timing::now(app);
     // Per file: the new job's id, or the item refusing it.
     let mut answers: Vec<Result<String, Item>> = Vec::with_capacity(outcomes.len());
     {
@@ -166,40 +224,14 @@ pub(crate) async fn upload(app: &App, p: Parsed, fault: Option<Fault>) -> Reply 
                 |code: i32, msg: &str| Item::status(code, msg).with_original(None, Some(file.size));
             answers.push(match outcome {
                 Err((code, msg)) => Err(refused(code, &msg)),
-                Ok(mut result) => {
-                    if fault == Some(Fault::Bigger) {
-                        result.make_bigger(bytes);
-                    }
-                    let pct = percent(bytes.len(), result.primary(opts.lossy).len());
-                    let paid = pct.parse::<f64>().unwrap_or(0.0) >= 5.0;
-                    let charged = match st.keys.get_mut(&key) {
-                        Some(a) if paid && a.used >= a.quota => false,
-                        Some(a) => {
-                            if paid {
-                                a.used += 1
-                            } else {
-                                a.free += 1
-                            }
-                            true
-                        }
-                        None => false,
+                Ok(result) => {
+                    let made = Made {
+                        original: bytes.clone(),
+                        result,
+                        lossy_mode: opts.lossy,
                     };
-                    if charged {
-                        let id = st.next_job_id(&file.hash);
-                        let job = Job {
-                            original: bytes.clone(),
-                            result,
-                            lossy_mode: opts.lossy,
-                            percent: pct,
-                            polls_left: pending,
-                            ready_at,
-                            timestamp: timestamp.clone(),
-                        };
-                        st.jobs.insert(id.clone(), job);
-                        Ok(id)
-                    } else {
-                        Err(refused(-403, message(-403)))
-                    }
+                    make_job(&mut st, &key, made, &timing, fault.as_ref())
+                        .ok_or_else(|| refused(-403, message(-403)))
                 }
             });
         }
@@ -227,7 +259,7 @@ pub(crate) async fn upload(app: &App, p: Parsed, fault: Option<Fault>) -> Reply 
 }
 
 /// Holds a request while its jobs are processing, for at most its `wait` seconds.
-async fn hold(app: &App, p: &Parsed, ids: &[&str]) {
+pub(crate) async fn hold(app: &App, p: &Parsed, ids: &[&str]) {
     let wait = Duration::from_secs(u64::from(p.num("wait", 0).min(MAX_WAIT_SECS)));
     let latest = {
         let st = app.shared.lock();
@@ -240,6 +272,18 @@ async fn hold(app: &App, p: &Parsed, ids: &[&str]) {
         let until = latest.min(Instant::now() + wait);
         tokio::time::sleep_until(until.into()).await;
     }
+}
+
+/// One poll of a known job: `Fault::Bigger` changes its result, and it is one poll closer
+/// to ready.
+pub(crate) fn poll_job(base: &str, id: &str, job: &mut Job, fault: Option<&Fault>) -> Item {
+    if fault == Some(&Fault::Bigger) {
+        let original = job.original.clone();
+        job.result.make_bigger(&original);
+        job.percent = percent(original.len(), job.result.primary(job.lossy_mode).len());
+    }
+    job.polls_left = job.polls_left.saturating_sub(1);
+    job_item(base, id, job, false)
 }
 
 pub(crate) async fn poll(app: &App, p: &Parsed, fault: Option<Fault>) -> Reply {
@@ -278,13 +322,7 @@ pub(crate) async fn poll(app: &App, p: &Parsed, fault: Option<Fault>) -> Reply {
                 let Some(job) = st.jobs.get_mut(id) else {
                     continue;
                 };
-                if fault == Some(Fault::Bigger) {
-                    let original = job.original.clone();
-                    job.result.make_bigger(&original);
-                    job.percent = percent(original.len(), job.result.primary(job.lossy_mode).len());
-                }
-                job.polls_left = job.polls_left.saturating_sub(1);
-                job_item(&app.base, id, job, false)
+                poll_job(&app.base, id, job, fault.as_ref())
             }
         };
         items.push(item);

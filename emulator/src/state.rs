@@ -1,5 +1,6 @@
 //! Everything the emulator remembers between requests: keys and credits, jobs and their
-//! results, queued faults, upload hooks and the request log.
+//! results, the per-key cache of URL jobs, CDN domains, queued faults, upload hooks and the
+//! request and fetch logs.
 //!
 //! One `std::sync::Mutex` guards it all. It is never held across an `.await` or while
 //! image work or a test hook runs, so the test thread's accessors never wait long.
@@ -11,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
 
-use crate::model::{Endpoint, Fault, Request, UploadedFile};
+use crate::model::{DomainShape, Endpoint, Fault, Fetch, Request, UploadedFile};
 use crate::shrink::Shrunk;
 
 /// A test callback run for each uploaded file before the reply goes out.
@@ -66,6 +67,24 @@ pub(crate) struct State {
     pub content_faults: HashMap<String, (i32, String)>,
     pub hooks: Vec<Hook>,
     pub log: Vec<Request>,
+    /// (key, fetched URL) → the job its last fetch made: asked again without `refresh`, the
+    /// service answers from it, without fetching or charging again.
+    pub url_jobs: HashMap<(String, String), String>,
+    pub fetches: Vec<Fetch>,
+    /// How long one URL fetch may take, body included.
+    pub fetch_timeout: Option<Duration>,
+    /// CDN domains by name.
+    pub domains: HashMap<String, Domain>,
+    pub domain_shape: DomainShape,
+}
+
+/// A domain known to the CDN domain API.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct Domain {
+    /// The key it is associated with; `None`: added without one (free credits only).
+    pub owner: Option<String>,
+    /// A status value forced by a test; otherwise it follows the owner's credits.
+    pub status: Option<i32>,
 }
 
 /// The state plus lock-free counters, shared by the server and the test-facing handle.
@@ -142,5 +161,22 @@ impl State {
     /// Credits left for `key`, or `None` if the key is unknown.
     pub fn credits_left(&self, key: &str) -> Option<u64> {
         self.keys.get(key).map(|a| a.quota.saturating_sub(a.used))
+    }
+
+    /// Charges one job to `key`: a paid credit when `paid`, else a free one. `false` when a
+    /// paid job finds no credit left (or the key is unknown): the job must not be made.
+    pub fn charge(&mut self, key: &str, paid: bool) -> bool {
+        match self.keys.get_mut(key) {
+            Some(a) if paid && a.used >= a.quota => false,
+            Some(a) => {
+                if paid {
+                    a.used += 1;
+                } else {
+                    a.free += 1;
+                }
+                true
+            }
+            None => false,
+        }
     }
 }

@@ -17,11 +17,14 @@ pub(crate) fn message(code: i32) -> &'static str {
         1 => "Image scheduled for processing.",
         2 => "Success",
         -102 => "Invalid URL. Please make sure the URL is properly urlencoded and points to a valid image file.",
+        -105 => "URL is missing for the call.",
+        -106 => "URL is inaccessible from our server(s) due to access restrictions.",
         -107 => "Too many files in a POST, the maximum allowed is 10.",
         -109 => "The uploaded files are not present.",
         -110 => "Upload error",
         -111 => "File too big",
         -202 => "Invalid image or unsupported image format",
+        -203 => "Could not download file.",
         -302 => "The file is no longer available.",
         -401 => "Invalid API key",
         -403 => "Quota exceeded. You need to subscribe to a larger plan or to buy an additional one time package to increase your quota.",
@@ -178,6 +181,11 @@ impl Item {
 /// Any JSON body with the service's content type and HTTP 200.
 pub(crate) fn json_reply(body: &impl Serialize) -> Response {
     let text = serde_json::to_string(body).unwrap_or_else(|_| "[]".to_owned());
+    ([(header::CONTENT_TYPE, JSON_CONTENT_TYPE)], text).into_response()
+}
+
+/// `Fault::Body`: any text, HTTP 200, the service's content type.
+pub(crate) fn verbatim(text: String) -> Response {
     ([(header::CONTENT_TYPE, JSON_CONTENT_TYPE)], text).into_response()
 }
 

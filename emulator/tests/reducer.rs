@@ -137,7 +137,14 @@ async fn reducer_urllist_polls_known_jobs_only() {
     let body = json!({"key": KEY, "lossy": 1, "urllist": [encoded, "https://example.com/a.jpg"]});
     let items = post_json(&format!("{}/v2/reducer.php", emu.url()), &body).await;
     assert_eq!(code(&items[0]), 2);
-    assert_eq!(code(&items[1]), -102);
+    // The emulator fetches nothing but loopback: another host is "inaccessible".
+    assert_eq!(code(&items[1]), -106);
+    assert_eq!(emu.url_fetches(), 0, "polling a known job fetches nothing");
+    assert_eq!(
+        emu.credits_used(KEY),
+        1,
+        "polling a known job charges nothing"
+    );
 }
 
 #[tokio::test]

@@ -28,6 +28,9 @@ _shortpixel__agent() {
             shortpixel__agent,doctor)
                 cmd="shortpixel__agent__subcmd__check"
                 ;;
+            shortpixel__agent,domain)
+                cmd="shortpixel__agent__subcmd__domain"
+                ;;
             shortpixel__agent,help)
                 cmd="shortpixel__agent__subcmd__help"
                 ;;
@@ -73,6 +76,9 @@ _shortpixel__agent() {
             shortpixel__agent__subcmd__help,completions)
                 cmd="shortpixel__agent__subcmd__help__subcmd__completions"
                 ;;
+            shortpixel__agent__subcmd__help,domain)
+                cmd="shortpixel__agent__subcmd__help__subcmd__domain"
+                ;;
             shortpixel__agent__subcmd__help,help)
                 cmd="shortpixel__agent__subcmd__help__subcmd__help"
                 ;;
@@ -104,7 +110,7 @@ _shortpixel__agent() {
 
     case "${cmd}" in
         shortpixel__agent)
-            opts="-h -V --config --log-format --help --version init run status restore check doctor backups completions man help"
+            opts="-h -V --config --log-format --help --version init run status restore check doctor backups domain completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -303,8 +309,30 @@ _shortpixel__agent() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        shortpixel__subcmd__agent__subcmd__domain)
+            opts="-h --json --config --log-format --help add read set revoke"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         shortpixel__subcmd__agent__subcmd__help)
-            opts="init run status restore check backups completions man help"
+            opts="init run status restore check backups domain completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -374,6 +402,20 @@ _shortpixel__agent() {
             return 0
             ;;
         shortpixel__subcmd__agent__subcmd__help__subcmd__completions)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        shortpixel__subcmd__agent__subcmd__help__subcmd__domain)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )

@@ -49,6 +49,7 @@ pub fn run(config: Option<&Path>) -> anyhow::Result<i32> {
         .enable_all()
         .build()?;
     findings.insert(2, rt.block_on(check::api(&config)));
+    findings.splice(3..3, rt.block_on(check::public_domains(&config)));
     for f in &findings {
         show(f);
     }

@@ -4,6 +4,7 @@
 pub mod backups;
 pub mod check;
 pub mod docs;
+pub mod domain;
 pub mod init;
 pub mod restore;
 pub mod run;

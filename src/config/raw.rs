@@ -9,7 +9,7 @@ use serde::Deserialize;
 
 use super::{
     default_data_dir, ApiKey, BackendKind, Compression, Config, ConfigError, Convert, Folder,
-    FolderSettings, Mode, Network, Resize, WatchMode, Watching,
+    FolderSettings, Mode, Network, PublicUrl, Resize, WatchMode, Watching,
 };
 
 #[derive(Deserialize)]
@@ -19,6 +19,7 @@ struct RawConfig {
     api_key: Option<String>,
     api_key_file: Option<PathBuf>,
     api_url: Option<String>,
+    cdn_api_url: Option<String>,
     ledger: Option<PathBuf>,
     backup_dir: Option<PathBuf>,
     concurrency: Option<i64>,
@@ -60,6 +61,7 @@ struct RawFolder {
     #[serde(default)]
     exclude: Vec<String>,
     watch: Option<WatchMode>,
+    public_url: Option<String>,
 }
 
 /// Parses and validates config text. `file` is used for messages and to resolve relative
@@ -119,14 +121,10 @@ pub fn load_str(file: &Path, text: &str, env_key: Option<String>) -> Result<Conf
         (None, Some(_)) => BackendKind::Shortpixel,
         (None, None) => BackendKind::Local,
     };
-    let api_url = raw
-        .api_url
-        .unwrap_or_else(|| "https://api.shortpixel.com".into())
-        .trim_end_matches('/')
-        .to_string();
-    if !(api_url.starts_with("https://") || api_url.starts_with("http://")) {
-        return Err(err("api_url", format!("{api_url:?} is not an http(s) URL")));
-    }
+    let api_url =
+        service_base(raw.api_url, "https://api.shortpixel.com").map_err(|m| err("api_url", m))?;
+    let cdn_api_url = service_base(raw.cdn_api_url, "https://no-cdn.shortpixel.ai")
+        .map_err(|m| err("cdn_api_url", m))?;
     let concurrency = match raw.concurrency {
         None => default_concurrency(backend),
         Some(n @ 1..=64) => n as usize,
@@ -273,6 +271,11 @@ pub fn load_str(file: &Path, text: &str, env_key: Option<String>) -> Result<Conf
         let exclude = globs
             .build()
             .map_err(|e| err(&key("exclude"), e.to_string()))?;
+        let public_url = f
+            .public_url
+            .map(|u| PublicUrl::parse(&u))
+            .transpose()
+            .map_err(|m| err(&key("public_url"), m))?;
         folders.push(Folder {
             path,
             mode,
@@ -285,6 +288,7 @@ pub fn load_str(file: &Path, text: &str, env_key: Option<String>) -> Result<Conf
             },
             exclude,
             watch: f.watch.unwrap_or(WatchMode::Auto),
+            public_url,
         });
     }
     // The agent's own state must never be scanned as photos: a backup "optimized" in place
@@ -311,6 +315,7 @@ pub fn load_str(file: &Path, text: &str, env_key: Option<String>) -> Result<Conf
         backend,
         api_key,
         api_url,
+        cdn_api_url,
         ledger,
         backup_dir,
         concurrency,
@@ -319,6 +324,18 @@ pub fn load_str(file: &Path, text: &str, env_key: Option<String>) -> Result<Conf
         watching,
         folders,
     })
+}
+
+/// A service's base URL (`api_url`, `cdn_api_url`): http(s), without a trailing slash.
+fn service_base(value: Option<String>, default: &str) -> Result<String, String> {
+    let url = value
+        .unwrap_or_else(|| default.into())
+        .trim_end_matches('/')
+        .to_string();
+    if !(url.starts_with("https://") || url.starts_with("http://")) {
+        return Err(format!("{url:?} is not an http(s) URL"));
+    }
+    Ok(url)
 }
 
 /// `p` with symlinks resolved as far as it exists (the rest may not be created yet).
@@ -505,6 +522,24 @@ mod tests {
     fn a_line_without_equals_is_not_echoed() {
         let e = load("api_key: \"SECRET123\"\n[[folder]]\npath = \"photos\"\n").unwrap_err();
         assert!(!e.to_string().contains("SECRET123"), "{e}");
+    }
+
+    #[test]
+    fn service_urls_and_public_url_are_validated_and_named() {
+        let c = load("cdn_api_url = \"http://127.0.0.1:9/cdn/\"\n[[folder]]\npath = \"photos\"\npublic_url = \"https://example.com/p\"\n").unwrap();
+        assert_eq!(c.cdn_api_url, "http://127.0.0.1:9/cdn");
+        let public = c.folders[0].public_url.as_ref().unwrap();
+        assert_eq!(public.as_str(), "https://example.com/p/");
+        let d = load("[[folder]]\npath = \"photos\"\n").unwrap();
+        assert_eq!(d.cdn_api_url, "https://no-cdn.shortpixel.ai");
+        assert_eq!(d.folders[0].public_url, None);
+        let e = load("cdn_api_url = \"no-cdn.shortpixel.ai\"\n[[folder]]\npath = \"photos\"\n")
+            .unwrap_err();
+        assert_eq!(e.key, "cdn_api_url");
+        let e = load("[[folder]]\npath = \"photos\"\npublic_url = \"ftp://example.com\"\n")
+            .unwrap_err();
+        assert_eq!(e.key, "folder[0].public_url");
+        assert!(e.message.contains("http(s)"), "{e}");
     }
 
     #[test]

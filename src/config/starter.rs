@@ -38,6 +38,8 @@ const HEADER: &str = r#"# shortpixel-agent configuration.
 # api_key = "..."
 
 # api_url = "https://api.shortpixel.com"
+# The CDN domain API, used by `shortpixel-agent domain` and by `check`.
+# cdn_api_url = "https://no-cdn.shortpixel.ai"
 
 # Where the ledger (SQLite) and the backups of your originals live.
 # Default: the OS data folder (~/.local/share/shortpixel-agent on Linux).

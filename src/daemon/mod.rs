@@ -16,6 +16,7 @@
 //! the pipeline's claims keep two batches from paying for the same content (G4).
 
 pub mod settle;
+pub mod unwatched;
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::PathBuf;
@@ -32,6 +33,7 @@ use crate::pipeline::{follow, Ctx, Halt, Shared, Tally};
 use crate::scan::{self, Leftovers};
 use crate::watch::{self, Change};
 use settle::Settler;
+use unwatched::Unwatched;
 
 /// How long a stop waits for work in flight (an upload's reply, a write) before exiting.
 pub const GRACE: Duration = Duration::from_secs(30);
@@ -43,6 +45,8 @@ const CREDITS_RETRY: Duration = Duration::from_secs(15 * 60);
 enum Kind {
     Changes,
     Reconcile,
+    /// A walk of the subtrees the OS watch limit left unwatched.
+    Walk,
 }
 
 type Finished = (Arc<Ctx>, anyhow::Result<BatchEnd>);
@@ -64,6 +68,8 @@ struct Daemon {
     trim_at: Option<Instant>,
     tx: mpsc::UnboundedSender<Change>,
     watchers: Option<watch::Watchers>,
+    /// What no watch covers, walked on a timer.
+    unwatched: Unwatched,
 }
 
 /// Runs until a stop signal (exit code 0) or an invalid key (1).
@@ -86,6 +92,7 @@ pub async fn run(
         trim_at: None,
         tx,
         watchers: None,
+        unwatched: Unwatched::new(Duration::from_secs(30)),
     };
     // Watch first, then scan: a change made during the first scan is not missed.
     d.start_watchers();
@@ -108,6 +115,7 @@ impl Daemon {
                 Some(self.next_reconcile),
                 self.repoll_at,
                 self.trim_at,
+                self.unwatched.next_due(),
             ]
             .into_iter()
             .flatten()
@@ -136,6 +144,11 @@ impl Daemon {
         for (path, mode) in &w.modes {
             tracing::info!("watching {} ({mode})", path.display());
         }
+        self.unwatched.set(
+            w.unwatched.iter().cloned(),
+            self.config.watching.poll_interval,
+            Instant::now(),
+        );
         self.watchers = Some(w);
     }
 
@@ -153,6 +166,13 @@ impl Daemon {
             Change::Rescan { path, why } => {
                 tracing::warn!("{why}; re-checking {} with a full scan", path.display());
                 self.want_reconcile.insert(path);
+            }
+            Change::Unwatched(path) => {
+                tracing::info!(
+                    "{} is past the system's inotify watch limit: it is walked on a timer instead",
+                    path.display()
+                );
+                self.unwatched.add(path, now);
             }
         }
     }
@@ -178,6 +198,11 @@ impl Daemon {
     fn on_time(&mut self) {
         let now = Instant::now();
         self.ready.extend(self.settler.take_ready(now));
+        if !self.shared.stop.requested() {
+            if let Some(roots) = self.unwatched.due(now) {
+                self.walk(roots);
+            }
+        }
         if now >= self.next_reconcile {
             self.next_reconcile = now + self.config.watching.rescan_interval;
             for f in &self.config.folders {
@@ -240,6 +265,26 @@ impl Daemon {
         }
     }
 
+    /// Starts the walk of the unwatched subtrees, one batch per folder.
+    fn walk(&mut self, roots: Vec<PathBuf>) {
+        let mut by_folder: Vec<Vec<PathBuf>> = vec![Vec::new(); self.config.folders.len()];
+        for root in roots {
+            if let Some(i) = self.config.folder_index(&root) {
+                by_folder[i].push(root);
+            }
+        }
+        let mut started = false;
+        for (i, roots) in by_folder.into_iter().enumerate() {
+            if !roots.is_empty() {
+                self.spawn(Kind::Walk, Scope::Paths(i, roots));
+                started = true;
+            }
+        }
+        if !started {
+            self.unwatched.walked(Instant::now());
+        }
+    }
+
     fn spawn(&mut self, kind: Kind, scope: Scope) {
         let ctx = Arc::new(Ctx::new(self.config.clone(), self.shared.clone()));
         let handle = self.tasks.spawn(async move {
@@ -260,11 +305,11 @@ impl Daemon {
     ) -> Option<i32> {
         let (ctx, end) = match done {
             Ok((id, d)) => {
-                self.running.remove(&id);
+                self.ended(id);
                 d
             }
             Err(e) => {
-                self.running.remove(&e.id());
+                self.ended(e.id());
                 tracing::error!("a batch stopped unexpectedly ({e}); its files are taken up again by the next rescan");
                 return None;
             }
@@ -303,6 +348,13 @@ impl Daemon {
             None => {}
         }
         None
+    }
+
+    /// Forgets a batch; the walk of the unwatched subtrees ends with its last batch.
+    fn ended(&mut self, id: tokio::task::Id) {
+        if self.running.remove(&id) == Some(Kind::Walk) && self.count(Kind::Walk) == 0 {
+            self.unwatched.walked(Instant::now());
+        }
     }
 
     fn reload(&mut self) {

@@ -128,12 +128,17 @@ impl Ledger {
                 ))
             },
         )?;
-        let unrestorable = self.conn.query_row(
-            "SELECT COUNT(*) FROM files f JOIN backups b ON b.hash = f.orig_hash
-             WHERE f.state = 'optimized' AND f.orig_hash != f.hash AND b.pruned IS NOT NULL",
-            [],
-            |r| r.get::<_, i64>(0),
-        )? as u64;
+        // A join over every optimized file: only worth asking once something was pruned.
+        let unrestorable = if pruned == 0 {
+            0
+        } else {
+            self.conn.query_row(
+                "SELECT COUNT(*) FROM files f JOIN backups b ON b.hash = f.orig_hash
+                 WHERE f.state = 'optimized' AND f.orig_hash != f.hash AND b.pruned IS NOT NULL",
+                [],
+                |r| r.get::<_, i64>(0),
+            )? as u64
+        };
         Ok(BackupTotals {
             files,
             bytes,

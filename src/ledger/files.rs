@@ -228,9 +228,15 @@ impl Ledger {
     /// Tracks a file the agent just brought back (a deleted file restored).
     pub fn track_restored(&self, r: &FileRow) -> Result<()> {
         self.conn.execute(
-            "INSERT OR REPLACE INTO files (path, folder, size, mtime_ns, inode, hash, format, state,
-                                           reason, orig_hash, orig_size, opt_size, updated)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+            // An upsert, not INSERT OR REPLACE: the totals' triggers must see the old row go.
+            "INSERT INTO files (path, folder, size, mtime_ns, inode, hash, format, state,
+                                reason, orig_hash, orig_size, opt_size, updated)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
+             ON CONFLICT(path) DO UPDATE SET folder = excluded.folder, size = excluded.size,
+                mtime_ns = excluded.mtime_ns, inode = excluded.inode, hash = excluded.hash,
+                format = excluded.format, state = excluded.state, reason = excluded.reason,
+                orig_hash = excluded.orig_hash, orig_size = excluded.orig_size,
+                opt_size = excluded.opt_size, updated = excluded.updated",
             params![
                 bytes(&r.path),
                 bytes(&r.folder),

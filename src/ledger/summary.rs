@@ -36,6 +36,10 @@ impl FolderSummary {
 /// How many skipped files status lists by name (a tree of 100k non-images must not flood it).
 pub const MAX_LISTED: usize = 1000;
 
+/// How many failed files status lists by name, oldest failure first (the counts are
+/// always whole).
+pub const MAX_FAILURES: usize = 10_000;
+
 #[derive(Debug, Clone, Default)]
 pub struct Summary {
     pub folders: BTreeMap<PathBuf, FolderSummary>,
@@ -50,10 +54,15 @@ pub struct Summary {
 impl Ledger {
     pub fn summary(&self) -> Result<Summary> {
         let mut out = Summary::default();
-        let mut stmt = self.conn.prepare(
+        // The totals the triggers keep (schema 5), or, on a ledger not yet migrated (status
+        // reads without writing), the same figures counted the slow way.
+        let totals = if self.has_table("totals")? {
+            "SELECT folder, state, files, orig, opt FROM totals WHERE files > 0"
+        } else {
             "SELECT folder, state, COUNT(*), COALESCE(SUM(orig_size), 0), COALESCE(SUM(opt_size), 0)
-             FROM files GROUP BY folder, state",
-        )?;
+             FROM files GROUP BY folder, state"
+        };
+        let mut stmt = self.conn.prepare(totals)?;
         let rows = stmt.query_map([], |r| {
             Ok((
                 super::files::path_at(r, 0)?,
@@ -81,10 +90,13 @@ impl Ledger {
             }
         }
         let mut stmt = self.conn.prepare(
-            "SELECT path, COALESCE(reason, 'unknown error') FROM files WHERE state = 'failed' ORDER BY updated, path",
+            "SELECT path, COALESCE(reason, 'unknown error') FROM files WHERE state = 'failed'
+             ORDER BY updated, path LIMIT ?1",
         )?;
         out.failures = stmt
-            .query_map([], |r| Ok((super::files::path_at(r, 0)?, r.get(1)?)))?
+            .query_map([MAX_FAILURES as i64], |r| {
+                Ok((super::files::path_at(r, 0)?, r.get(1)?))
+            })?
             .collect::<rusqlite::Result<_>>()?;
         let mut stmt = self.conn.prepare(
             "SELECT COALESCE(reason, 'skipped'), COUNT(*) FROM files WHERE state = 'skipped'
@@ -106,9 +118,17 @@ impl Ledger {
 
     /// Files waiting for work (new, queued) and in flight (uploading, pending remotely).
     pub fn queue_counts(&self) -> Result<(u64, u64)> {
+        let table = if self.has_table("totals")? {
+            "(SELECT state, files AS n FROM totals)"
+        } else {
+            "(SELECT state, 1 AS n FROM files)"
+        };
         Ok(self.conn.query_row(
-            "SELECT COALESCE(SUM(state IN ('new', 'queued')), 0),
-                    COALESCE(SUM(state IN ('uploading', 'pending')), 0) FROM files",
+            &format!(
+                "SELECT COALESCE(SUM(CASE WHEN state IN ('new', 'queued') THEN n END), 0),
+                        COALESCE(SUM(CASE WHEN state IN ('uploading', 'pending') THEN n END), 0)
+                 FROM {table}"
+            ),
             [],
             |r| Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64)),
         )?)

@@ -106,6 +106,11 @@ fn scan(config: &crate::config::Config, scope: Scope) -> anyhow::Result<Scanned>
                 }
                 one(i, report);
             }
+            // After a whole walk: what nothing needs any more leaves the ledger.
+            let c = ledger.compact(crate::ledger::now())?;
+            if c != crate::ledger::Compacted::default() {
+                tracing::debug!("ledger compacted: {c:?}");
+            }
         }
         Scope::Paths(i, paths) => {
             let folder = &config.folders[i];

@@ -400,11 +400,14 @@ fn g1_g2_g4_kill_9_at_random_moments_loses_nothing_and_pays_little() {
         10_000,
     );
     let env = TestEnv::new();
-    // One request in flight at a time, so a kill can cost at most one batch of 10.
+    // One request in flight at a time, so a kill can cost at most one batch of 10. The
+    // last `run --once` must collect every result however busy the machine: with the
+    // default test wait (10 s) it can spend it all uploading and leave the results pending.
     env.configure(
         &daemon_config(&emu)
             .set("concurrency", "1")
-            .net("max_batch_files", "10"),
+            .net("max_batch_files", "10")
+            .net("pending_wait_secs", "300"),
     );
     let originals: Vec<_> = (0..300)
         .map(|i| {

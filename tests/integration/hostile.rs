@@ -778,3 +778,111 @@ fn g4_a_full_mirror_disk_costs_no_credit_when_space_returns() {
         log_summary(&emu)
     );
 }
+
+#[test]
+fn past_the_inotify_watch_limit_the_daemon_watches_what_it_can_and_walks_the_rest() {
+    // A user namespace of its own with a limit of 8 watches, so the real kernel limit is hit
+    // without touching the rest of the machine (needs unprivileged user namespaces or root).
+    let ok = std::process::Command::new("unshare")
+        .args([
+            "--user",
+            "--map-root-user",
+            "sh",
+            "-c",
+            "echo 8 > /proc/sys/user/max_inotify_watches",
+        ])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok {
+        eprintln!(
+            "SKIPPED the inotify limit test: no user namespace with its own inotify limit here"
+        );
+        return;
+    }
+    let emu = Emulator::start_with_key(KEY, 10);
+    let env = TestEnv::new();
+    env.configure(
+        &Config::without_key(&emu)
+            .set("settle", "0.3")
+            .set("watch_poll_interval", "0.5"),
+    );
+    // 1 + 12 × 2 folders: far more than 8 watches.
+    for i in 0..12 {
+        std::fs::create_dir_all(env.photos().join(format!("a{i:02}/inner"))).unwrap();
+    }
+    let config = env.config_path();
+    let argv: Vec<&std::ffi::OsStr> = vec![
+        "unshare".as_ref(),
+        "--user".as_ref(),
+        "--map-root-user".as_ref(),
+        "sh".as_ref(),
+        "-c".as_ref(),
+        "echo 8 > /proc/sys/user/max_inotify_watches && exec \"$@\"".as_ref(),
+        "sh".as_ref(),
+        support::bin().as_ref(),
+        "--config".as_ref(),
+        config.as_os_str(),
+        "run".as_ref(),
+    ];
+    let mut d = env.spawn_argv(&argv, &env.root(), &[]);
+    d.wait_until(
+        std::time::Duration::from_secs(60),
+        "the daemon's first scan",
+        || env.status().0["daemon"]["running"] == true,
+    );
+    // One file where a watch fits (the first subfolder), one past the limit (the last).
+    let watched = env.add_jpeg("a00/inner/w.jpg", 160, 120, 91);
+    let walked = env.add_jpeg("a11/inner/p.jpg", 160, 120, 92);
+    let originals = [read(&watched), read(&walked)];
+    d.wait_until(
+        std::time::Duration::from_secs(120),
+        "both files optimized",
+        || env.status().total("optimized") == 2,
+    );
+    assert_optimized_in_place(&env, &watched, &originals[0]);
+    assert_optimized_in_place(&env, &walked, &originals[1]);
+    d.signal("TERM");
+    let out = d.wait();
+    out.expect_code(0);
+    let told = out.all().matches("inotify watch limit").count();
+    assert_eq!(told, 1, "said once:\n{out}");
+    // Native watches where they fit, not a polling watcher holding the whole tree.
+    assert!(
+        out.all().contains("native where the watch limit allows"),
+        "{out}"
+    );
+    assert!(
+        out.all()
+            .contains("sudo sysctl fs.inotify.max_user_watches="),
+        "{out}"
+    );
+}
+
+#[test]
+fn the_ledger_does_not_grow_on_a_rescan_that_finds_nothing() {
+    let (_emu, env) = local_env();
+    for i in 0..20 {
+        env.add_jpeg(&format!("d{}/p{i}.jpg", i % 4), 96, 64, 600 + i);
+    }
+    env.run_once().expect_code(0);
+    let size = || {
+        ["", "-wal"]
+            .iter()
+            .map(|s| {
+                let mut p = env.ledger_path().into_os_string();
+                p.push(s);
+                std::fs::metadata(p).map_or(0, |m| m.len())
+            })
+            .sum::<u64>()
+    };
+    env.run_once().expect_code(0);
+    let settled = size();
+    for _ in 0..3 {
+        env.run_once().expect_code(0);
+        assert_eq!(
+            size(),
+            settled,
+            "a rescan that found nothing grew the ledger"
+        );
+    }
+}

@@ -9,6 +9,7 @@ mod check;
 mod comforts;
 mod config;
 mod daemon;
+mod domain;
 mod edits;
 mod errors;
 mod hostile;

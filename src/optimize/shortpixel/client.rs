@@ -135,20 +135,39 @@ impl Client {
         s: &FolderSettings,
         wait: u32,
     ) -> Result<Vec<Item>, ApiError> {
-        let mut body = serde_json::Map::new();
-        body.insert("key".into(), json!(self.key.expose()));
-        for (k, v) in self.options(s, wait) {
-            body.insert(k.into(), json!(v));
-        }
+        let mut body = self.json_body(s, wait);
         let file_urls: serde_json::Map<String, serde_json::Value> = urls
             .iter()
             .enumerate()
             .map(|(i, u)| (format!("url{}", i + 1), json!(u)))
             .collect();
         body.insert("file_urls".into(), serde_json::Value::Object(file_urls));
+        self.post_json("post-reducer.php", body).await
+    }
+
+    /// The key and the options, as the start of a JSON request body.
+    pub(super) fn json_body(
+        &self,
+        s: &FolderSettings,
+        wait: u32,
+    ) -> serde_json::Map<String, serde_json::Value> {
+        let mut body = serde_json::Map::new();
+        body.insert("key".into(), json!(self.key.expose()));
+        for (k, v) in self.options(s, wait) {
+            body.insert(k.into(), json!(v));
+        }
+        body
+    }
+
+    /// POSTs a JSON body to `/v2/{endpoint}` and reads the items of the reply.
+    pub(super) async fn post_json(
+        &self,
+        endpoint: &str,
+        body: serde_json::Map<String, serde_json::Value>,
+    ) -> Result<Vec<Item>, ApiError> {
         let req = self
             .http
-            .post(format!("{}/v2/post-reducer.php", self.base))
+            .post(format!("{}/v2/{endpoint}", self.base))
             .json(&serde_json::Value::Object(body));
         self.items(req).await
     }
@@ -270,15 +289,20 @@ fn num(v: &serde_json::Value) -> Option<f64> {
 }
 
 fn transport(what: &str, e: reqwest::Error) -> ApiError {
-    let kind = if e.is_timeout() {
+    // reqwest's own text names the URL, which never holds the key.
+    let kind = failure_kind(&e);
+    ApiError::Transient(format!("{what} {kind}: {}", e.without_url()))
+}
+
+/// What went wrong with a request that got no answer, in words.
+pub(super) fn failure_kind(e: &reqwest::Error) -> &'static str {
+    if e.is_timeout() {
         "timed out"
     } else if e.is_connect() {
         "could not connect"
     } else {
         "the connection failed"
-    };
-    // reqwest's own text names the URL, which never holds the key.
-    ApiError::Transient(format!("{what} {kind}: {}", e.without_url()))
+    }
 }
 
 /// Runs `op` until it succeeds or fails for a reason retrying cannot fix. Transient errors

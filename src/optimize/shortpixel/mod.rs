@@ -2,7 +2,9 @@
 //! means for the agent (SPEC §4). The pipeline decides what to do with a file; this module
 //! only tells it which kind of failure happened.
 
+pub mod by_url;
 pub mod client;
+pub mod domain;
 pub mod scrub;
 pub mod wire;
 

@@ -47,13 +47,14 @@ pub struct Config {
 }
 
 impl Config {
-    /// Key `KEY`, the emulator's URL, ledger and backups in the temp root, one replace
-    /// folder `photos`, and network timings scaled down for tests.
+    /// Key `KEY`, the emulator's URLs (`api_url`, `cdn_api_url`), ledger and backups in the
+    /// temp root, one replace folder `photos`, and network timings scaled down for tests.
     pub fn emulator(emu: &Emulator) -> Config {
         Config {
             api_key: Some(KEY.to_owned()),
             api_url: Some(emu.url()),
             top: vec![
+                format!("cdn_api_url = {}", quote(&emu.cdn_url())),
                 r#"ledger = "ledger.db""#.to_owned(),
                 r#"backup_dir = "backups""#.to_owned(),
                 "concurrency = 4".to_owned(),
