@@ -42,10 +42,9 @@ fn one(ctx: &Ctx, work: &Work) -> anyhow::Result<()> {
     let settings = &ctx.folder(work.folder).settings;
     // Admitted by its size in memory, read from the header; a header that cannot be read
     // is refused by the optimizer itself, at no cost.
-    let pixels =
-        verify::dimensions(&original, work.format).map_or(0, |(w, h)| u64::from(w) * u64::from(h));
+    let dims = verify::dimensions(&original, work.format).unwrap_or((0, 0));
     let _memory = ctx.shared.memory.take(budget::cost(
-        pixels,
+        dims,
         original.len() as u64,
         settings.compression != Compression::Lossless,
     ));
