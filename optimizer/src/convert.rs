@@ -13,7 +13,8 @@ use crate::floor::{Outcome, Search};
 use crate::score::Scorer;
 use crate::{floor, probe, Compression, Error, Format, Optimized, Options};
 
-/// The libwebp quality search: starts at libwebp's customary 75 (90 for glossy), assumes
+/// The libwebp quality search: starts at libwebp's customary 75 (90 for glossy; the fixed
+/// settings' qualities), assumes
 /// ~0.5 score points per quality step to size its first steps (chosen, not calibrated;
 /// the bracket then corrects it), at most 4 probes.
 const WEBP_SEARCH: Search = Search {
@@ -60,7 +61,7 @@ pub(crate) fn extras(img: &DynamicImage, opts: &Options, out: &mut Optimized) ->
                 img.height()
             ));
         } else {
-            match webp(img, opts.compression, opts.max_pixels)? {
+            match webp(img, opts.compression, opts)? {
                 Webp::Written(bytes) => out.webp = Some(bytes),
                 Webp::Missed { score, quality } => {
                     // Exact pixels meet any floor: the WebP asked for, never worse.
@@ -80,15 +81,23 @@ pub(crate) fn extras(img: &DynamicImage, opts: &Options, out: &mut Optimized) ->
     Ok(())
 }
 
-/// A WebP of `img`: lossless in lossless mode, otherwise the smallest meeting the floor.
+/// A WebP of `img` in mode `compression`: lossless in lossless mode, otherwise the
+/// smallest meeting the floor (or at the fixed quality when `opts` asks for it).
 pub(crate) fn webp(
     img: &DynamicImage,
     compression: Compression,
-    max_pixels: u64,
+    opts: &Options,
 ) -> Result<Webp, Error> {
     let Some(target) = floor::floor(compression) else {
         return encode_webp(img, None).map(Webp::Written);
     };
+    if opts.fixed_settings {
+        let quality = match compression {
+            Compression::Glossy => WEBP_START_GLOSSY,
+            _ => WEBP_SEARCH.start,
+        };
+        return encode_webp(img, Some(quality as f32)).map(Webp::Written);
+    }
     let scorer = Scorer::new(img);
     let search = Search {
         start: match compression {
@@ -99,7 +108,7 @@ pub(crate) fn webp(
     };
     let outcome = search.run(target, |q| {
         let bytes = encode_webp(img, Some(q as f32))?;
-        let decoded = probe::decode(&bytes, Format::Webp, max_pixels)?;
+        let decoded = probe::decode(&bytes, Format::Webp, opts.max_pixels)?;
         let score = scorer.score(&decoded);
         Ok::<_, Error>((bytes, score))
     })?;

@@ -30,6 +30,16 @@ pub fn floor(compression: Compression) -> Option<f64> {
     }
 }
 
+/// The fixed JPEG quality a mode used before it had a floor, kept for
+/// [`crate::Options::fixed_settings`]; `None` for lossless.
+pub(crate) fn fixed_jpeg_quality(compression: Compression) -> Option<f32> {
+    match compression {
+        Compression::Lossy => Some(78.0),
+        Compression::Glossy => Some(90.0),
+        Compression::Lossless => None,
+    }
+}
+
 /// One encoding tried.
 #[derive(Debug, Clone)]
 pub(crate) struct Probe {

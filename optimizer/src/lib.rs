@@ -86,6 +86,12 @@ pub struct Options {
     /// Also produce an AVIF (needs the `avif` feature; without it a note says so).
     pub avif: bool,
     pub max_pixels: u64,
+    /// Skip the quality search and encode lossy/glossy at the fixed settings the floors
+    /// replaced (JPEG q78 / q90, WebP q75 / q90, PNG a 256-colour dithered palette when it
+    /// is smaller). Nothing is scored, so nothing is promised about the result's quality
+    /// beyond decoding: for callers that need real, smaller files fast (the API emulator),
+    /// never for a user's files.
+    pub fixed_settings: bool,
 }
 
 impl Default for Options {
@@ -97,6 +103,7 @@ impl Default for Options {
             webp: false,
             avif: false,
             max_pixels: DEFAULT_MAX_PIXELS,
+            fixed_settings: false,
         }
     }
 }
@@ -175,7 +182,7 @@ pub fn to_webp(bytes: &[u8], opts: &Options) -> Result<Vec<u8>, Error> {
         pixels::orient(&mut img, orientation);
     }
     let img = pixels::resize(&img, opts.resize).unwrap_or(img);
-    match convert::webp(&img, opts.compression, opts.max_pixels)? {
+    match convert::webp(&img, opts.compression, opts)? {
         convert::Webp::Written(bytes) => Ok(bytes),
         convert::Webp::Missed { score, quality } => Err(Error::Skip(format!(
             "WebP not written: {}",

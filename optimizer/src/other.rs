@@ -90,7 +90,7 @@ fn webp(bytes: &[u8], resizing: bool, opts: &Options) -> Result<Optimized, Error
         opts.compression
     };
     let mut notes = Vec::new();
-    let main = match convert::webp(&img, mode, opts.max_pixels)? {
+    let main = match convert::webp(&img, mode, opts)? {
         Webp::Written(bytes) => bytes,
         // A lossless source loses nothing by staying lossless.
         Webp::Missed { score, quality } if lossless_source && !resizing => {
@@ -98,7 +98,7 @@ fn webp(bytes: &[u8], resizing: bool, opts: &Options) -> Result<Optimized, Error
                 "re-encoded losslessly: {}",
                 Webp::missed(score, quality, mode)
             ));
-            match convert::webp(&img, Compression::Lossless, opts.max_pixels)? {
+            match convert::webp(&img, Compression::Lossless, opts)? {
                 Webp::Written(bytes) => bytes,
                 Webp::Missed { .. } => unreachable!("lossless WebP has no floor"),
             }

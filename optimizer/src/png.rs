@@ -89,7 +89,7 @@ pub(crate) fn optimize(bytes: &[u8], dims: (u32, u32), opts: &Options) -> Result
     if let Some(target) = floor::floor(opts.compression) {
         if sixteen {
             notes.push("16-bit PNG optimized losslessly: it keeps its 16 bits".into());
-        } else if let Some(q) = reduce(&img, target, opts.compression, &mut notes) {
+        } else if let Some(q) = reduce(&img, target, opts, &mut notes) {
             let palette = q.palette.iter().map(|c| RGBA8::new(c[0], c[1], c[2], c[3]));
             let color = ColorType::Indexed {
                 palette: palette.collect(),
@@ -123,16 +123,22 @@ pub(crate) fn optimize(bytes: &[u8], dims: (u32, u32), opts: &Options) -> Result
     Ok(out)
 }
 
-/// The smallest palette variant meeting `target`; `None` (with a note when it is a miss)
-/// when the image has few colours already or no palette meets the floor.
+/// The smallest palette variant meeting `target` (the largest, unscored, with
+/// `fixed_settings`); `None` (with a note when it is a miss) when the image has few
+/// colours already or no palette meets the floor.
 fn reduce(
     img: &DynamicImage,
     target: f64,
-    compression: Compression,
+    opts: &Options,
     notes: &mut Vec<String>,
 ) -> Option<Quantized> {
+    let compression = opts.compression;
     let rgba = img.to_rgba8();
     let reducer = Reducer::new(&rgba)?;
+    if opts.fixed_settings {
+        let (colours, dither) = VARIANTS[VARIANTS.len() - 1];
+        return Some(reducer.reduce(colours, dither));
+    }
     let scorer = Scorer::new(img);
     let (w, h) = (img.width(), img.height());
     let mut tried: Vec<Option<Quantized>> = VARIANTS.iter().map(|_| None).collect();

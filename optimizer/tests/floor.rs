@@ -187,3 +187,47 @@ fn a_soft_shadowed_icon_gets_a_palette_that_holds_over_black_and_white() {
     let s = score(&before, &decode(&out.main));
     assert!(s >= LOSSY_FLOOR, "{name}: {s:.1}");
 }
+
+/// mozjpeg as the fixed settings use it: progressive, optimized coding and scans.
+fn mozjpeg_at(img: &DynamicImage, quality: f32) -> Vec<u8> {
+    let rgb = img.to_rgb8();
+    let mut c = mozjpeg::Compress::new(mozjpeg::ColorSpace::JCS_RGB);
+    c.set_size(rgb.width() as usize, rgb.height() as usize);
+    c.set_quality(quality);
+    c.set_progressive_mode();
+    c.set_optimize_coding(true);
+    c.set_optimize_scans(true);
+    let mut s = c.start_compress(Vec::new()).unwrap();
+    s.write_scanlines(rgb.as_raw()).unwrap();
+    s.finish().unwrap()
+}
+
+#[test]
+fn fixed_settings_encode_at_the_old_qualities_without_a_search() {
+    let original = fixture("chelsea.jpg");
+    let before = decode(&original);
+    for (c, quality) in [(Compression::Lossy, 78.0), (Compression::Glossy, 90.0)] {
+        let fixed = Options {
+            fixed_settings: true,
+            ..opts(c)
+        };
+        let out = optimize(&original, &fixed).unwrap();
+        assert_eq!(
+            out.main,
+            mozjpeg_at(&before, quality),
+            "{c:?}: not the q{quality} encode"
+        );
+        assert!(out.main.len() < original.len());
+    }
+    // A PNG gets its 256-colour palette, decodable and smaller, unscored.
+    let png = fixture("astronaut.png");
+    let fixed = Options {
+        fixed_settings: true,
+        ..opts(Compression::Lossy)
+    };
+    let out = optimize(&png, &fixed).unwrap();
+    assert!(out.main.len() < png.len());
+    assert!(contains(&out.main, b"PLTE"), "no palette");
+    let (a, b) = (decode(&out.main), decode(&png));
+    assert_eq!((a.width(), a.height()), (b.width(), b.height()));
+}

@@ -8,7 +8,8 @@
 //!   orientation still applies), resized, and re-encoded with mozjpeg at the lowest
 //!   quality whose result still meets the mode's floor ([`lossy`]). When no quality does,
 //!   the file is re-packed losslessly instead (or, when resizing, skipped with the
-//!   reason): nothing below the floor is ever returned.
+//!   reason): nothing below the floor is ever returned. With
+//!   [`crate::Options::fixed_settings`] the old fixed q78 / q90 instead, unscored.
 //! - CMYK/YCCK files are only re-packed: re-encoding them through RGB would change their
 //!   colours. 12-bit files are left alone.
 
@@ -108,6 +109,12 @@ fn reencode(
             upright,
             false,
         ),
+        Some(_) if opts.fixed_settings => {
+            let quality = floor::fixed_jpeg_quality(opts.compression).unwrap_or(90.0);
+            let bytes = encode::encode(&img, quality, Chroma::Half, &keep)
+                .map_err(|e| Error::Bad(format!("cannot encode the JPEG: {e}")))?;
+            (bytes, upright, !was_resized)
+        }
         Some(target) => {
             let found = lossy::at_floor(&img, target, &keep, opts.max_pixels)?;
             let missed = format!(

@@ -60,7 +60,7 @@ impl Config {
                 "concurrency = 4".to_owned(),
             ],
             network: [
-                ("timeout_secs", "30"),
+                ("timeout_secs", "5"),
                 ("retry_base_ms", "10"),
                 ("max_retries", "4"),
                 ("poll_interval_ms", "50"),
