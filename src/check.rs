@@ -252,6 +252,16 @@ fn walk(root: &Path) -> Walk {
 fn folder_findings(config: &Config, folder: &crate::config::Folder, walk: &Walk) -> Vec<Finding> {
     let subject = format!("folder {}", folder.path.display());
     let mut out = Vec::new();
+    if !folder.path.exists() {
+        out.push(Finding::new(
+            Level::Problem,
+            &subject,
+            "is not there (an unmounted share, or a moved folder?): `run` refuses to start until it \
+             is back, so nothing there is taken for deleted. Mount it, or remove this [[folder]] \
+             from the config; `status` and `restore` work meanwhile",
+        ));
+        return out;
+    }
     if let Some(e) = &walk.root_error {
         out.push(Finding::new(
             Level::Problem,
@@ -293,12 +303,19 @@ fn folder_findings(config: &Config, folder: &crate::config::Folder, walk: &Walk)
             "replace mode writes the optimized files there",
         ),
     };
-    match can_write(target) {
+    // A mirror output is created by the first run: what matters is that it can be.
+    let existing = target.ancestors().find(|a| a.exists()).unwrap_or(target);
+    let later = if existing == target {
+        String::new()
+    } else {
+        " (created on the first run)".to_string()
+    };
+    match can_write(existing) {
         Ok(()) => out.push(Finding::new(
             Level::Ok,
             &subject,
             format!(
-                "readable, {} folder(s); {} can write in {}",
+                "readable, {} folder(s); {} can write in {}{later}",
                 walk.dirs,
                 who(),
                 target.display()

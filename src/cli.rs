@@ -1,10 +1,14 @@
 //! The command line (SPEC §1), as clap derive types. Nothing here does work. The shell
-//! completions and the man pages are generated from these definitions, so they cannot
-//! drift from what the binary accepts.
+//! completions and the man pages are generated from these definitions (through
+//! [`command`]), so they cannot drift from what the binary accepts.
+//!
+//! The global options (`--config`, `--log-format`) are accepted anywhere on the line but
+//! shown only in the top-level help: repeated under every subcommand they drowned its own
+//! options.
 
 use std::path::PathBuf;
 
-use clap::{ArgGroup, Parser, Subcommand};
+use clap::{ArgGroup, CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use crate::backup::prune::{parse_age, parse_size};
 use crate::logging::LogFormat;
@@ -15,8 +19,8 @@ use crate::logging::LogFormat;
     version,
     about = "Optimizes the images in your folders with ShortPixel or the built-in optimizer, keeping every original restorable.",
     after_help = "Config: --config FILE, else $SHORTPIXEL_AGENT_CONFIG, else the OS config dir \
-                  (~/.config/shortpixel-agent/config.toml on Linux). Start with `init FOLDER`, \
-                  then `check`."
+                  (~/.config/shortpixel-agent/config.toml on Linux). Try it with \
+                  `run --once --dry-run FOLDER`, then `run --once FOLDER`; undo with `restore --all`."
 )]
 pub struct Cli {
     /// Config file (default: $SHORTPIXEL_AGENT_CONFIG, else the OS config dir).
@@ -52,6 +56,13 @@ pub enum Command {
         /// Scan, process everything, wait for pending results, and exit.
         #[arg(long)]
         once: bool,
+        /// With --once: say what a run would do (files, uploads, bytes) and change nothing.
+        #[arg(long, requires = "once")]
+        dry_run: bool,
+        /// With --once: only these configured folders. With no config yet, one is written
+        /// for them first (optimized in place, every original kept; see `restore --all`).
+        #[arg(requires = "once", value_name = "FOLDER")]
+        folders: Vec<PathBuf>,
     },
     /// Show counts, bytes saved, failures and credits.
     Status {
@@ -74,8 +85,7 @@ pub enum Command {
         /// the PATHs given (a deleted file named by its own path needs no flag).
         #[arg(long)]
         deleted: bool,
-        /// Files or folders.
-        #[arg(required_unless_present_any = ["all", "deleted"])]
+        /// Files or folders (or --all, or --deleted).
         paths: Vec<PathBuf>,
     },
     /// Check the config, the folders' permissions, the inotify limit and the API key, and
@@ -110,6 +120,63 @@ pub enum Command {
         #[arg(long, value_name = "DIR")]
         dir: Option<PathBuf>,
     },
+}
+
+/// The command line as the binary parses it.
+pub fn command() -> clap::Command {
+    finish(Cli::command())
+}
+
+/// The command line as completions and man pages describe it: the global options belong to
+/// the top level only, and with `help_subcommand` false there is no `help` (which has no
+/// man page to point to).
+pub fn command_for_docs(help_subcommand: bool) -> clap::Command {
+    let mut cmd = Cli::command().disable_help_subcommand(!help_subcommand);
+    let globals: Vec<clap::Id> = cmd
+        .get_arguments()
+        .filter(|a| a.is_global_set())
+        .map(|a| a.get_id().clone())
+        .collect();
+    for id in globals {
+        cmd = cmd.mut_arg(id, |a| a.global(false));
+    }
+    cmd.build();
+    cmd
+}
+
+/// Gives every subcommand a hidden copy of each global option before clap would copy them
+/// in visibly: accepted after the subcommand, shown only in the top-level help.
+fn finish(cmd: clap::Command) -> clap::Command {
+    let globals: Vec<clap::Arg> = cmd
+        .get_arguments()
+        .filter(|a| a.is_global_set())
+        .map(|a| a.clone().hide(true))
+        .collect();
+    let mut cmd = with_hidden(cmd, &globals);
+    cmd.build();
+    cmd
+}
+
+fn with_hidden(mut cmd: clap::Command, globals: &[clap::Arg]) -> clap::Command {
+    let names: Vec<String> = cmd
+        .get_subcommands()
+        .map(|s| s.get_name().to_string())
+        .collect();
+    for name in names {
+        cmd = cmd.mut_subcommand(name, |sub| {
+            let sub = globals.iter().fold(sub, |sub, a| sub.arg(a.clone()));
+            with_hidden(sub, globals)
+        });
+    }
+    cmd
+}
+
+impl Cli {
+    /// Parses the process's arguments (exits with clap's message on bad usage).
+    pub fn parse_args() -> Cli {
+        let matches = command().get_matches();
+        Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
+    }
 }
 
 #[derive(Debug, Subcommand)]

@@ -1,7 +1,13 @@
 //! The config file: TOML with the keys fixed by SPEC §2, plus an optional `[network]` table
-//! for tuning. Parsing is strict (unknown keys are errors) and every error names the file, the
-//! key and what is wrong, because a daemon that silently ignores a misspelt key is worse than
-//! one that refuses to start. Relative paths resolve against the config file's folder.
+//! for tuning. Parsing is strict (unknown keys are errors, with the nearest valid key
+//! suggested) and every error names the file, the key and what is wrong, because a daemon
+//! that silently ignores a misspelt key is worse than one that refuses to start. Relative
+//! paths resolve against the config file's folder.
+//!
+//! Loading has no side effects: it reads the file (and `api_key_file`) and looks at paths,
+//! but creates nothing, so `check` and `status` never write. What only `run` needs — every
+//! folder present (an unmounted share is refused there, not here) and the mirror outputs
+//! created — is [`Config::prepare_for_run`].
 //!
 //! The API key is wrapped in [`ApiKey`], whose `Debug`/`Display` never print it (G8).
 
@@ -142,19 +148,50 @@ impl FolderSettings {
 
 #[derive(Debug, Clone)]
 pub struct Folder {
-    /// Canonical absolute path.
+    /// Absolute path, canonical when the folder exists (a missing one — an unmounted
+    /// share — is kept as written, so `status` and `restore` still work).
     pub path: PathBuf,
     pub mode: Mode,
-    /// Mirror mode only: canonical absolute output root.
+    /// Mirror mode only: absolute output root, canonical as far as it exists (`run` creates
+    /// the rest).
     pub output: Option<PathBuf>,
     pub settings: FolderSettings,
     pub exclude: globset::GlobSet,
+    /// When set, only files matching one of these globs are taken.
+    pub include: Option<globset::GlobSet>,
+    /// Files smaller than this (bytes) are not picked up; a tracked file stays tracked
+    /// whatever its size, since its own optimization shrinks it.
+    pub min_size: u64,
+    /// The smallest saving, in percent of the original, worth replacing a file for.
+    pub min_saving: f64,
     pub watch: WatchMode,
     /// Where a web server publishes this folder, for optimizing by URL.
     pub public_url: Option<PublicUrl>,
 }
 
 impl Folder {
+    /// Whether the file at `rel` (relative to the folder) with `size` bytes is the agent's
+    /// business: not excluded, included (when `include` is set), and not too small unless
+    /// it is already `tracked`.
+    pub fn takes(&self, rel: &Path, size: u64, tracked: bool) -> bool {
+        !self.exclude.is_match(rel)
+            && self.include.as_ref().is_none_or(|g| g.is_match(rel))
+            && (tracked || size >= self.min_size)
+    }
+
+    /// Why a result of `optimized` bytes for an original of `original` bytes is not worth
+    /// replacing the original for, or `None` when it is (the saving reaches `min_saving`).
+    pub fn too_small_a_saving(&self, original: u64, optimized: u64) -> Option<String> {
+        let saved = original.saturating_sub(optimized);
+        let percent = 100.0 * saved as f64 / original.max(1) as f64;
+        (percent < self.min_saving).then(|| {
+            format!(
+                "already optimal: optimizing would save only {saved} bytes ({percent:.1} %), less than min_saving = {}; the original is kept",
+                self.min_saving
+            )
+        })
+    }
+
     /// Where the result for `path` goes: the file itself (replace) or the same relative path
     /// under `output` (mirror). `None` when `path` is not in this folder.
     pub fn target_of(&self, path: &Path) -> Option<PathBuf> {
@@ -226,6 +263,9 @@ pub struct Config {
     pub folders: Vec<Folder>,
 }
 
+/// The smallest saving worth replacing a file for, when the config does not say (percent).
+pub const DEFAULT_MIN_SAVING: f64 = 1.0;
+
 /// A config that cannot be used. Displayed as `<file>: <key>: <what is wrong>`.
 #[derive(Debug, thiserror::Error)]
 #[error("invalid config {}: {key}: {message}", file.display())]
@@ -235,9 +275,29 @@ pub struct ConfigError {
     pub message: String,
 }
 
+/// A valid config that `run` cannot work with yet: a folder is missing (an unmounted
+/// share), or a mirror output cannot be created. A runtime condition, not a bad config:
+/// `run` exits 1, so a service manager tries again later.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot run with {}: {}: {}", .0.file.display(), .0.key, .0.message)]
+pub struct NotReady(pub ConfigError);
+
+/// No config file where the agent looked. Displayed with where it looked and why there.
+#[derive(Debug, thiserror::Error)]
+#[error("no config file at {} ({looked}); create one with `{init}`", file.display())]
+pub struct Missing {
+    pub file: PathBuf,
+    /// Why that path: "from --config", "from $SHORTPIXEL_AGENT_CONFIG", "the default".
+    pub looked: String,
+    /// The command that writes one, as the user would type it.
+    pub init: String,
+}
+
+mod places;
 mod public_url;
 mod raw;
 pub mod starter;
+mod validate;
 
 pub use public_url::PublicUrl;
 pub use raw::load_str;
@@ -250,10 +310,60 @@ impl Config {
             key: "(file)".into(),
             message: format!("cannot read the config file: {e}"),
         })?;
+        Config::from_text(file, &text)
+    }
+
+    /// Validates `text` as if read from `file` (which need not exist yet), with the key from
+    /// `SHORTPIXEL_API_KEY` when the text names none.
+    pub fn from_text(file: &Path, text: &str) -> Result<Config, ConfigError> {
         let env_key = std::env::var("SHORTPIXEL_API_KEY")
             .ok()
             .filter(|k| !k.trim().is_empty());
-        load_str(file, &text, env_key)
+        load_str(file, text, env_key)
+    }
+
+    /// The folders that are not there (an unmounted share, a typo): `(index, path)`.
+    pub fn missing_folders(&self) -> Vec<(usize, &Path)> {
+        self.folders
+            .iter()
+            .enumerate()
+            .filter(|(_, f)| !f.path.is_dir())
+            .map(|(i, f)| (i, f.path.as_path()))
+            .collect()
+    }
+
+    /// What `run` needs beyond a valid config: every folder present — scanning a missing
+    /// share would take its files for deleted — and every mirror output created.
+    pub fn prepare_for_run(&self) -> Result<(), NotReady> {
+        if let Some((i, path)) = self.missing_folders().into_iter().next() {
+            return Err(self.error(
+                &format!("folder[{i}].path"),
+                format!(
+                    "{} is not there (an unmounted share or a moved folder?); nothing is done \
+                     until it is back: mount it, or remove this [[folder]] from the config",
+                    path.display()
+                ),
+            ));
+        }
+        for (i, f) in self.folders.iter().enumerate() {
+            if let Some(out) = &f.output {
+                std::fs::create_dir_all(out).map_err(|e| {
+                    self.error(
+                        &format!("folder[{i}].output"),
+                        format!("cannot create {}: {e}", out.display()),
+                    )
+                })?;
+            }
+        }
+        Ok(())
+    }
+
+    fn error(&self, key: &str, message: String) -> NotReady {
+        NotReady(ConfigError {
+            file: self.file.clone(),
+            key: key.into(),
+            message,
+        })
     }
 
     /// The folder that contains `path`, if any.

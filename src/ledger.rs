@@ -289,6 +289,56 @@ BEGIN
             orig = orig + excluded.orig, opt = opt + excluded.opt;
 END;
 "#,
+    // 6: the restart rescan reads every tracked row in path order. In a rowid table that
+    // is a walk of the path index plus a lookup of each row in the table; clustered on the
+    // path (WITHOUT ROWID), it is one ordered walk. Dropping the old table dropped its
+    // triggers: they are made again, unchanged.
+    r#"
+CREATE TABLE files_v6 (
+    path      BLOB PRIMARY KEY,
+    folder    BLOB NOT NULL,
+    size      INTEGER NOT NULL,
+    mtime_ns  INTEGER NOT NULL,
+    inode     INTEGER NOT NULL,
+    hash      TEXT NOT NULL,
+    format    TEXT,
+    state     TEXT NOT NULL,
+    reason    TEXT,
+    orig_hash TEXT,
+    orig_size INTEGER,
+    opt_size  INTEGER,
+    updated   INTEGER NOT NULL
+) WITHOUT ROWID;
+INSERT INTO files_v6
+    SELECT path, folder, size, mtime_ns, inode, hash, format, state, reason, orig_hash,
+           orig_size, opt_size, updated
+    FROM files;
+DROP TABLE files;
+ALTER TABLE files_v6 RENAME TO files;
+CREATE INDEX files_hash ON files(hash);
+CREATE INDEX files_state ON files(state);
+CREATE TRIGGER files_totals_insert AFTER INSERT ON files BEGIN
+    INSERT INTO totals (folder, state, files, orig, opt)
+        VALUES (NEW.folder, NEW.state, 1, COALESCE(NEW.orig_size, 0), COALESCE(NEW.opt_size, 0))
+        ON CONFLICT (folder, state) DO UPDATE SET files = files + 1,
+            orig = orig + excluded.orig, opt = opt + excluded.opt;
+END;
+CREATE TRIGGER files_totals_delete AFTER DELETE ON files BEGIN
+    UPDATE totals SET files = files - 1, orig = orig - COALESCE(OLD.orig_size, 0),
+        opt = opt - COALESCE(OLD.opt_size, 0)
+        WHERE folder = OLD.folder AND state = OLD.state;
+END;
+CREATE TRIGGER files_totals_update AFTER UPDATE OF folder, state, orig_size, opt_size ON files
+BEGIN
+    UPDATE totals SET files = files - 1, orig = orig - COALESCE(OLD.orig_size, 0),
+        opt = opt - COALESCE(OLD.opt_size, 0)
+        WHERE folder = OLD.folder AND state = OLD.state;
+    INSERT INTO totals (folder, state, files, orig, opt)
+        VALUES (NEW.folder, NEW.state, 1, COALESCE(NEW.orig_size, 0), COALESCE(NEW.opt_size, 0))
+        ON CONFLICT (folder, state) DO UPDATE SET files = files + 1,
+            orig = orig + excluded.orig, opt = opt + excluded.opt;
+END;
+"#,
 ];
 
 pub struct Ledger {

@@ -1,19 +1,31 @@
 //! The binary: parse arguments, set up logging, dispatch, map errors to exit codes
-//! (0 done, 1 runtime failure, 2 bad usage or invalid config).
+//! (0 done, 1 runtime failure, 2 bad usage, no config or an invalid one).
 
-use clap::Parser;
 use shortpixel_agent::cli::{Cli, Command};
-use shortpixel_agent::commands;
-use shortpixel_agent::config::ConfigError;
+use shortpixel_agent::commands::{self, hint, Usage};
+use shortpixel_agent::config::{ConfigError, Missing};
 use shortpixel_agent::restore::Options;
 
 fn main() {
-    let cli = Cli::parse();
+    let cli = Cli::parse_args();
     shortpixel_agent::logging::init(cli.log_format);
+    hint::init(cli.config.as_deref());
     let config = cli.config.as_deref();
     let result = match &cli.command {
         Command::Init { folders } => commands::init::run(config, folders),
-        Command::Run { once } => commands::run::run(config, *once, cli.log_format),
+        Command::Run {
+            once,
+            dry_run,
+            folders,
+        } => commands::run::run(
+            config,
+            commands::run::Request {
+                once: *once,
+                dry_run: *dry_run,
+                folders,
+            },
+            cli.log_format,
+        ),
         Command::Status { json } => commands::status::run(config, *json),
         Command::Restore {
             dry_run,
@@ -43,7 +55,11 @@ fn main() {
     };
     let code = match result {
         Ok(code) => code,
-        Err(e) if e.downcast_ref::<ConfigError>().is_some() => {
+        Err(e)
+            if e.downcast_ref::<ConfigError>().is_some()
+                || e.downcast_ref::<Missing>().is_some()
+                || e.downcast_ref::<Usage>().is_some() =>
+        {
             shortpixel_agent::logging::error(&format!("error: {e}"));
             2
         }

@@ -1,5 +1,5 @@
 //! Progress of `run --once`: on a terminal, a bar with the files done, the bytes saved and
-//! the time left; otherwise (a pipe, a log file, cron, `--log-format json`) plain log lines,
+//! the time left ("estimating" until the rate is known); otherwise (a pipe, a log file, cron, `--log-format json`) plain log lines,
 //! at most one per tenth of the work or per half minute, and one at the end.
 //!
 //! It only reads the batch's [`Tally`] a few times a second, so the pipeline knows nothing
@@ -128,16 +128,20 @@ impl View {
             self.planned_at = Some((Instant::now(), now.done));
         }
         match &self.bar {
-            Some(bar) => draw(bar, now, last),
-            None => self.line(now, last),
+            Some(bar) => draw(bar, now, self.eta(now), last),
+            None => {
+                if let Some(line) = self.line(now, last) {
+                    tracing::info!("{line}");
+                }
+            }
         }
     }
 
     /// A plain line when a tenth more of the work is done, after a quiet half minute, and
     /// at the end.
-    fn line(&mut self, now: Snapshot, last: bool) {
+    fn line(&mut self, now: Snapshot, last: bool) -> Option<String> {
         if now.planned == 0 {
-            return;
+            return None;
         }
         let due = match self.last_line {
             None => true,
@@ -147,20 +151,20 @@ impl View {
                     || at.elapsed() >= LINE_EVERY
             }
         };
-        let ended = last && self.last_line.map(|(_, p)| p) != Some(now);
-        if !(due || ended) {
-            return;
+        // The closing line, with the totals and the time taken, always comes: a tick may
+        // have shown the same counts just before the batch ended (a busy machine).
+        if !(due || last) {
+            return None;
         }
         let tail = if last {
             format!("took {}", duration(self.started.elapsed()))
+        } else if now.done >= now.planned {
+            "finishing".into()
         } else {
-            match self.eta(now) {
-                Some(left) => format!("about {} left", duration(left)),
-                None => "estimating the time left".into(),
-            }
+            time_left(self.eta(now))
         };
-        tracing::info!("progress: {}, {tail}", counts(now));
         self.last_line = Some((Instant::now(), now));
+        Some(format!("progress: {}, {tail}", counts(now)))
     }
 
     /// The time left at the rate seen since the plan was made.
@@ -176,7 +180,16 @@ impl View {
     }
 }
 
-fn draw(bar: &ProgressBar, now: Snapshot, last: bool) {
+/// "about 4m 10s left", or "estimating the time left" until the rate is known: a guess
+/// from the first second would say "0s left" for a run that has barely begun.
+fn time_left(eta: Option<Duration>) -> String {
+    match eta {
+        Some(left) => format!("about {} left", duration(left)),
+        None => "estimating the time left".into(),
+    }
+}
+
+fn draw(bar: &ProgressBar, now: Snapshot, eta: Option<Duration>, last: bool) {
     if last {
         bar.finish_and_clear();
         *BAR.lock().unwrap_or_else(|p| p.into_inner()) = None;
@@ -186,14 +199,16 @@ fn draw(bar: &ProgressBar, now: Snapshot, last: bool) {
         bar.tick();
         return;
     }
-    bar.set_message(format!("{} saved", human_bytes(now.saved)));
+    bar.set_message(format!(
+        "{} saved · {}",
+        human_bytes(now.saved),
+        time_left(eta)
+    ));
     if bar.length().is_none() {
         bar.set_style(
-            ProgressStyle::with_template(
-                "{bar:30.cyan/blue} {pos}/{len} files · {msg} · {eta} left",
-            )
-            .expect("static template")
-            .progress_chars("█▉▊▋▌▍▎▏ "),
+            ProgressStyle::with_template("{bar:30.cyan/blue} {pos}/{len} files · {msg}")
+                .expect("static template")
+                .progress_chars("█▉▊▋▌▍▎▏ "),
         );
         bar.set_length(now.planned);
         bar.reset_eta();
@@ -240,6 +255,39 @@ mod tests {
         assert_eq!(duration(Duration::from_secs(12)), "12s");
         assert_eq!(duration(Duration::from_secs(250)), "4m 10s");
         assert_eq!(duration(Duration::from_secs(7500)), "2h 5m");
+    }
+
+    #[test]
+    fn the_time_left_says_estimating_until_it_can_be_known() {
+        assert_eq!(time_left(None), "estimating the time left");
+        assert_eq!(
+            time_left(Some(Duration::from_secs(250))),
+            "about 4m 10s left"
+        );
+        let view = View::new(None);
+        let s = Snapshot {
+            done: 0,
+            planned: 10,
+            saved: 0,
+        };
+        assert_eq!(view.eta(s), None, "no plan seen yet: no guess");
+    }
+
+    #[test]
+    fn the_closing_line_comes_even_when_a_tick_just_showed_the_same_counts() {
+        let mut view = View::new(None);
+        let all = Snapshot {
+            done: 3,
+            planned: 3,
+            saved: 100,
+        };
+        let tick = view.line(all, false).expect("a tenth more is done");
+        assert!(tick.ends_with("finishing"), "{tick}");
+        let end = view.line(all, true).expect("the closing line");
+        assert!(
+            end.contains("3/3 files (100%)") && end.contains("took"),
+            "{end}"
+        );
     }
 
     #[test]

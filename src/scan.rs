@@ -4,7 +4,8 @@
 //!
 //! Never followed: symlinks (so nothing outside the folder is touched). Never scanned: the
 //! agent's temporary files, files it wrote beside a result (WebP/AVIF), hidden files and
-//! folders, NAS housekeeping folders, partial downloads, and the folder's `exclude` globs.
+//! folders, NAS housekeeping folders, partial downloads, the folder's `exclude` globs, and
+//! files its `include` globs or `min_size` leave out.
 
 use std::path::{Path, PathBuf};
 
@@ -50,7 +51,13 @@ fn is_partial_name(name: &str) -> bool {
         || name.starts_with("~$")
         || [".part", ".crdownload", ".tmp", ".download", ".partial"]
             .iter()
-            .any(|s| name.to_ascii_lowercase().ends_with(s))
+            .any(|s| ends_with_ignoring_case(name, s))
+}
+
+/// Asked of every file in every scan: no allocation.
+fn ends_with_ignoring_case(name: &str, suffix: &str) -> bool {
+    name.len() >= suffix.len()
+        && name.as_bytes()[name.len() - suffix.len()..].eq_ignore_ascii_case(suffix.as_bytes())
 }
 
 fn skip_name(name: &str, is_dir: bool) -> bool {
@@ -398,13 +405,14 @@ impl<'a> Walk<'a> {
             self.known += 1;
         }
         let is_extra = m.is_extra(key)?;
-        let excluded = !self.folder.exclude.is_empty()
-            && path
-                .strip_prefix(&self.folder.path)
-                .is_ok_and(|rel| self.folder.exclude.is_match(rel));
+        // Excluded, not included, or too small to be worth it (unless already tracked).
+        let taken = |m: &std::fs::Metadata| {
+            path.strip_prefix(&self.folder.path)
+                .is_ok_and(|rel| self.folder.takes(rel, m.len(), row.is_some()))
+        };
         let meta = match meta {
-            Ok(m) if !excluded && !is_extra => m,
-            // Excluded, the agent's own extra, or vanished between listing and stat.
+            Ok(m) if !is_extra && taken(&m) => m,
+            // Not taken, the agent's own extra, or vanished between listing and stat.
             _ => {
                 if let Some(r) = row {
                     self.unseen(r);
@@ -621,6 +629,9 @@ mod tests {
                 resize: None,
             },
             exclude: globset::GlobSet::empty(),
+            include: None,
+            min_size: 0,
+            min_saving: crate::config::DEFAULT_MIN_SAVING,
             watch: crate::config::WatchMode::Auto,
             public_url: None,
         };

@@ -83,7 +83,8 @@ fn list(config: &Config) -> anyhow::Result<i32> {
     }
     if !inv.entries.is_empty() {
         println!(
-            "To free space: shortpixel-agent backups prune --older-than 90d (or --max-size 10GiB); add --dry-run to see what would go."
+            "To free space: {} (or --max-size 10GiB); add --dry-run to see what would go.",
+            super::hint::command("backups prune --older-than 90d")
         );
     }
     Ok(0)

@@ -4,22 +4,28 @@
 
 use std::path::Path;
 
+use super::hint;
 use crate::check::{self, Finding, Level};
-use crate::config::ConfigError;
+use crate::config::{ConfigError, Missing};
 
 pub fn run(config: Option<&Path>) -> anyhow::Result<i32> {
     let config = match super::load(config) {
         Ok(c) => c,
         Err(e) => {
-            let Some(ce) = e.downcast_ref::<ConfigError>() else {
-                return Err(e);
+            let text = match (e.downcast_ref::<ConfigError>(), e.downcast_ref::<Missing>()) {
+                (Some(ce), _) => format!("{}: {}: {}", ce.file.display(), ce.key, ce.message),
+                (None, Some(m)) => m.to_string(),
+                (None, None) => return Err(e),
             };
             show(&Finding {
                 level: Level::Problem,
                 subject: "config".into(),
-                text: format!("{}: {}: {}", ce.file.display(), ce.key, ce.message),
+                text,
             });
-            println!("\nFix the config first; then run `shortpixel-agent check` again.");
+            println!(
+                "\nFix the config first; then run `{}` again.",
+                hint::command("check")
+            );
             return Ok(2);
         }
     };
@@ -64,8 +70,11 @@ pub fn run(config: Option<&Path>) -> anyhow::Result<i32> {
         return Ok(1);
     }
     println!(
-        "The agent can work here{}. Start it with `shortpixel-agent run`.",
-        plural_warnings(warnings)
+        "The agent can work here{}. See what it would do with `{}`, do it once with `{}`, or keep it running with `{}`.",
+        plural_warnings(warnings),
+        hint::command("run --once --dry-run"),
+        hint::command("run --once"),
+        hint::command("run")
     );
     Ok(0)
 }

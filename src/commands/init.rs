@@ -1,9 +1,11 @@
 //! `init [FOLDER...]`: writes the commented starter config; refuses to overwrite one.
+//! `run --once FOLDER` uses the same writer when there is no config yet.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
+use super::hint;
 use crate::config::starter;
 
 pub fn run(config: Option<&Path>, folders: &[PathBuf]) -> anyhow::Result<i32> {
@@ -15,39 +17,51 @@ pub fn run(config: Option<&Path>, folders: &[PathBuf]) -> anyhow::Result<i32> {
         );
         return Ok(2);
     }
+    write(&path, &starter_text(folders)?)?;
+    println!("wrote {}", path.display());
+    if folders.is_empty() {
+        println!(
+            "edit the [[folder]] path in it, then run: {}",
+            hint::command("check")
+        );
+    } else {
+        println!(
+            "next: `{}` (what the agent would do, changing nothing), then `{}`",
+            hint::command("run --once --dry-run"),
+            hint::command("run --once")
+        );
+    }
+    Ok(0)
+}
+
+/// The starter config for `folders` (each must be an existing folder), not yet written.
+pub fn starter_text(folders: &[PathBuf]) -> anyhow::Result<String> {
     let mut abs = Vec::new();
     for f in folders {
         let a = f
             .canonicalize()
             .with_context(|| format!("the folder {} cannot be opened", f.display()))?;
         if !a.is_dir() {
-            anyhow::bail!("{} is not a folder", f.display());
+            return Err(super::Usage(format!("{} is not a folder", f.display())).into());
         }
         abs.push(a);
     }
     let refs: Vec<&Path> = abs.iter().map(PathBuf::as_path).collect();
+    Ok(starter::render(&refs))
+}
+
+/// Writes a new config file; never clobbers one that appeared meanwhile.
+pub fn write(path: &Path, text: &str) -> anyhow::Result<()> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir)
             .with_context(|| format!("while creating {}", dir.display()))?;
     }
-    let text = starter::render(&refs);
-    // create_new: never clobber a config that appeared meanwhile.
     let mut file = std::fs::File::options()
         .write(true)
         .create_new(true)
-        .open(&path)
+        .open(path)
         .with_context(|| format!("while creating {}", path.display()))?;
-    std::io::Write::write_all(&mut file, text.as_bytes())?;
-    println!("wrote {}", path.display());
-    // Name the config in the next commands only when they would not find it by themselves.
-    let flag = match config {
-        Some(c) => format!(" --config {}", c.display()),
-        None => String::new(),
-    };
-    if folders.is_empty() {
-        println!("edit the [[folder]] path in it, then run: shortpixel-agent{flag} check");
-    } else {
-        println!("next: `shortpixel-agent{flag} check`, then `shortpixel-agent{flag} run --once`");
-    }
-    Ok(0)
+    std::io::Write::write_all(&mut file, text.as_bytes())
+        .with_context(|| format!("while writing {}", path.display()))?;
+    Ok(())
 }

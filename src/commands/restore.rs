@@ -1,7 +1,9 @@
-//! `restore [--dry-run] [--force] (--all | PATH...)`.
+//! `restore [--dry-run] [--force] (--all | PATH...)`: the arguments and what is said; the
+//! restoring itself is `crate::restore`.
 
 use std::path::{Path, PathBuf};
 
+use super::{hint, Usage};
 use crate::backup::BackupStore;
 use crate::names::shown;
 use crate::restore::{restore, select, Options, Outcome};
@@ -13,6 +15,13 @@ pub fn run(
     deleted: bool,
     opts: Options,
 ) -> anyhow::Result<i32> {
+    if paths.is_empty() && !all && !deleted {
+        return Err(Usage(format!(
+            "name the files or folders to restore, or restore every file the agent changed with `{}` (add --dry-run to see what would come back)",
+            hint::command("restore --all")
+        ))
+        .into());
+    }
     let config = super::load(config)?;
     // A restore writes files the daemon may be working on: take the same lock.
     let _lock = crate::lock::acquire(&config.ledger)?;

@@ -1,12 +1,16 @@
-//! `run --once`: one batch over every folder, waiting for pending results, with a progress
-//! display, then a summary. `run`: the daemon (see `daemon`), which tells systemd it is
-//! ready once the config is loaded, the ledger open and the lock held. Both hold the
-//! one-instance lock on the ledger.
+//! `run --once`: one batch over every folder (or the folders named), waiting for pending
+//! results, with a progress display, then a summary. With folders named and no config yet,
+//! a starter config for them is written first, and the run says what it will do and how to
+//! undo it. `run --once --dry-run`: see `dry_run`. `run`: the daemon (see `daemon`), which
+//! tells systemd it is ready once the config is loaded, the ledger open and the lock held.
+//! Both hold the one-instance lock on the ledger.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
+use super::{dry_run, hint, Usage};
+use crate::config::{Config, Mode};
 use crate::daemon::{self, Signals, GRACE};
 use crate::logging::{self, LogFormat};
 use crate::pipeline::batch::{self, Scope};
@@ -14,8 +18,38 @@ use crate::pipeline::{Ctx, Shared, Tally};
 use crate::progress::Progress;
 use crate::scan::Leftovers;
 
-pub fn run(config: Option<&Path>, once: bool, log_format: LogFormat) -> anyhow::Result<i32> {
-    let config = Arc::new(super::load(config)?);
+/// What was asked on the command line.
+pub struct Request<'a> {
+    pub once: bool,
+    pub dry_run: bool,
+    /// `run --once FOLDER...`: only these (configured, or to configure) folders.
+    pub folders: &'a [PathBuf],
+}
+
+pub fn run(flag: Option<&Path>, req: Request, log_format: LogFormat) -> anyhow::Result<i32> {
+    let path = super::config_path(flag);
+    let first = !req.folders.is_empty() && !path.exists();
+    let config = if first {
+        let text = super::init::starter_text(req.folders)?;
+        if req.dry_run {
+            // A dry run writes nothing, not even the config it would start with.
+            Config::from_text(&path, &text)?
+        } else {
+            super::init::write(&path, &text)?;
+            Config::load(&path)?
+        }
+    } else {
+        super::load(flag)?
+    };
+    let config = only(config, req.folders)?;
+    if req.dry_run {
+        return dry_run::run(config);
+    }
+    config.prepare_for_run()?;
+    if first {
+        announce(&config);
+    }
+    let config = Arc::new(config);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .worker_threads(config.concurrency.clamp(2, 8))
@@ -27,6 +61,7 @@ pub fn run(config: Option<&Path>, once: bool, log_format: LogFormat) -> anyhow::
     let backups = crate::backup::BackupStore::new(&config.backup_dir);
     let ledger = crate::recover::open(&config, &backups)?;
     let shared = Shared::new(ledger, backups, config.memory_budget);
+    let once = req.once;
     let code = rt.block_on(async move {
         if once {
             once_through(config, shared, signals, log_format).await
@@ -40,6 +75,64 @@ pub fn run(config: Option<&Path>, once: bool, log_format: LogFormat) -> anyhow::
     // Blocking work still running (an image being encoded, a write) gets a bounded time.
     rt.shutdown_timeout(GRACE);
     code
+}
+
+/// The config with only the folders named (all of them when none is), each of which must be
+/// a configured folder.
+fn only(mut config: Config, named: &[PathBuf]) -> anyhow::Result<Config> {
+    if named.is_empty() {
+        return Ok(config);
+    }
+    let mut wanted = Vec::new();
+    for f in named {
+        let abs = f
+            .canonicalize()
+            .map_err(|e| Usage(format!("the folder {} cannot be opened: {e}", f.display())))?;
+        if !config.folders.iter().any(|c| c.path == abs) {
+            let known: Vec<String> = config
+                .folders
+                .iter()
+                .map(|c| c.path.display().to_string())
+                .collect();
+            return Err(Usage(format!(
+                "{} is not a folder of the config {} (its folders: {}); add a [[folder]] for it there, or run `{}` for all of them",
+                abs.display(),
+                config.file.display(),
+                known.join(", "),
+                hint::command("run --once")
+            ))
+            .into());
+        }
+        wanted.push(abs);
+    }
+    config.folders.retain(|c| wanted.contains(&c.path));
+    Ok(config)
+}
+
+/// The first run, from a config just written: what it is about to do, and the undo line.
+fn announce(config: &Config) {
+    let folders: Vec<String> = config
+        .folders
+        .iter()
+        .map(|f| f.path.display().to_string())
+        .collect();
+    let in_place = config.folders.iter().find(|f| f.mode == Mode::Replace);
+    let mut text = format!(
+        "first run: wrote the config {} for {}.",
+        config.file.display(),
+        folders.join(", ")
+    );
+    if let Some(f) = in_place {
+        text += &format!(
+            "\n  The images there are optimized in place (compression = \"{}\"); each original is first copied to {} \
+             (disk use grows until `{}`).\n  To put every original back: {}",
+            format!("{:?}", f.settings.compression).to_lowercase(),
+            config.backup_dir.display(),
+            hint::command("backups prune --older-than 90d"),
+            hint::command("restore --all")
+        );
+    }
+    logging::say(&text);
 }
 
 /// Tells the service manager (systemd `Type=notify`) that the agent is up. Without
@@ -90,16 +183,26 @@ fn peak_memory() -> Option<u64> {
 
 fn summarize(t: &Tally) -> i32 {
     let get = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Relaxed);
-    println!("done: {}", t.line());
+    // Files planned but never counted were not sent: a stop, an invalid key, no credits.
+    let left = get(&t.planned).saturating_sub(t.files_done());
+    let queued = match left {
+        0 => String::new(),
+        n => format!("; {n} not sent, still queued for the next run"),
+    };
     if let Some(peak) = peak_memory() {
         tracing::debug!("peak memory: {} MiB", peak >> 20);
     }
     if let Some(fatal) = t.fatal() {
+        println!("stopped: {}{queued}", t.line());
         logging::error(&format!("error: {fatal}"));
         return 1;
     }
+    println!("done: {}{queued}", t.line());
     if get(&t.failed) > 0 {
-        logging::warn("some files failed; `shortpixel-agent status` lists them with the reason");
+        logging::warn(&format!(
+            "some files failed; `{}` lists them with the reason",
+            hint::command("status")
+        ));
         return 1;
     }
     0

@@ -100,6 +100,7 @@ pub async fn run(
     d.spawn(Kind::Reconcile, Scope::Folders(all, Leftovers::Remove));
     let code = d.serve(rx, signals).await;
     d.shutdown().await;
+    tracing::info!("stopped");
     code
 }
 
@@ -123,7 +124,10 @@ impl Daemon {
             .expect("the reconcile is always scheduled");
             tokio::select! {
                 s = signals.next() => match s {
-                    Signal::Stop => return Ok(0),
+                    Signal::Stop(name) => {
+                        tracing::info!("{name} received: stopping");
+                        return Ok(0);
+                    }
                     Signal::Reload => self.reload(),
                 },
                 Some(change) = rx.recv() => self.on_change(change),
@@ -358,7 +362,10 @@ impl Daemon {
     }
 
     fn reload(&mut self) {
-        match Config::load(&self.config.file) {
+        let loaded = Config::load(&self.config.file)
+            .map_err(anyhow::Error::from)
+            .and_then(|c| c.prepare_for_run().map(|()| c).map_err(Into::into));
+        match loaded {
             Ok(new) => {
                 let old: BTreeSet<PathBuf> =
                     self.config.folders.iter().map(|f| f.path.clone()).collect();
@@ -419,7 +426,8 @@ fn log_tally(t: &Tally) {
 }
 
 enum Signal {
-    Stop,
+    /// SIGINT or SIGTERM, by name.
+    Stop(&'static str),
     Reload,
 }
 
@@ -467,22 +475,22 @@ impl Signals {
         #[cfg(unix)]
         {
             tokio::select! {
-                _ = self.term.recv() => Signal::Stop,
-                _ = self.int.recv() => Signal::Stop,
+                _ = self.term.recv() => Signal::Stop("SIGTERM"),
+                _ = self.int.recv() => Signal::Stop("SIGINT"),
                 _ = self.hup.recv() => Signal::Reload,
             }
         }
         #[cfg(not(unix))]
         {
             let _ = tokio::signal::ctrl_c().await;
-            Signal::Stop
+            Signal::Stop("Ctrl-C")
         }
     }
 
     /// Resolves at the first SIGINT/SIGTERM (for `run --once`).
     pub async fn stop(&mut self) {
         loop {
-            if let Signal::Stop = self.next().await {
+            if let Signal::Stop(_) = self.next().await {
                 return;
             }
         }

@@ -46,6 +46,15 @@ impl Applied {
 
 /// Applies `delivered` to every file of `work`.
 pub fn apply(ctx: &Ctx, work: &Work, delivered: &Delivered) -> anyhow::Result<Applied> {
+    if ctx.dry_run {
+        // A dry run counts what would be written and writes nothing (SPEC §1).
+        let counter = match &delivered.main {
+            Some(_) => &ctx.tally.optimized,
+            None => &ctx.tally.already_optimal,
+        };
+        counter.fetch_add(work.files.len() as u64, Ordering::Relaxed);
+        return Ok(Applied::default());
+    }
     let result = match &delivered.main {
         Some(bytes) => ResultRow {
             outcome: Outcome::Optimized,
@@ -181,7 +190,13 @@ fn apply_one(
         .target_of(&file.path)
         .ok_or_else(|| io("the file is no longer in its folder"))?;
 
-    match (&d.main, folder.mode) {
+    // A saving below the folder's `min_saving` is not worth replacing the original for: it
+    // is kept and the file recorded as already optimal (the result stays known: G4).
+    let too_small =
+        (d.main.as_ref()).and_then(|opt| folder.too_small_a_saving(work.size, opt.len() as u64));
+    let main = d.main.as_ref().filter(|_| too_small.is_none());
+    let optimal = too_small.as_deref().unwrap_or(ALREADY_OPTIMAL);
+    match (main, folder.mode) {
         (Some(opt), Mode::Replace) => {
             ctx.backups.store(&work.hash, &original).map_err(io)?;
             ctx.ledger().record_backup(&work.hash, work.size)?;
@@ -214,7 +229,7 @@ fn apply_one(
         }
         (main, Mode::Mirror) => {
             let target = base.clone();
-            let bytes: &[u8] = main.as_deref().unwrap_or(&original);
+            let bytes: &[u8] = main.map_or(&original, |m| m.as_slice());
             write_owned(ctx, &target, &file.path, MIRROR_COPY, bytes, &carry)?;
             describe(
                 ctx,
@@ -241,7 +256,7 @@ fn apply_one(
             )?;
             if main.is_none() {
                 ctx.ledger()
-                    .set_state(&file.path, State::Skipped, Some(ALREADY_OPTIMAL))?;
+                    .set_state(&file.path, State::Skipped, Some(optimal))?;
             }
         }
         (None, Mode::Replace) => {
@@ -255,7 +270,7 @@ fn apply_one(
                 false,
             )?;
             ctx.ledger()
-                .set_state(&file.path, State::Skipped, Some(ALREADY_OPTIMAL))?;
+                .set_state(&file.path, State::Skipped, Some(optimal))?;
         }
     }
     for (convert, bytes) in &d.extras {
@@ -273,7 +288,7 @@ fn apply_one(
             }
         }
     }
-    match &d.main {
+    match main {
         Some(opt) => {
             ctx.tally.optimized.fetch_add(1, Ordering::Relaxed);
             ctx.tally
@@ -292,13 +307,13 @@ fn apply_one(
         }
         None => {
             ctx.tally.already_optimal.fetch_add(1, Ordering::Relaxed);
-            tracing::info!("{}: {ALREADY_OPTIMAL}", file.path.display());
+            tracing::info!("{}: {optimal}", file.path.display());
         }
     }
     Ok(())
 }
 
-fn result_event(main: &Option<Vec<u8>>) -> Event {
+fn result_event(main: Option<&Vec<u8>>) -> Event {
     match main {
         Some(_) => Event::Optimized,
         None => Event::AlreadyOptimal,

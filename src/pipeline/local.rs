@@ -48,7 +48,11 @@ fn one(ctx: &Ctx, work: &Work) -> anyhow::Result<()> {
         original.len() as u64,
         settings.compression != Compression::Lossless,
     ));
-    match local::optimize(&original, work.format, settings) {
+    // What the codecs log while they work is about this file.
+    let about = work.files.first().map(|f| crate::logging::about(&f.path));
+    let optimized = local::optimize(&original, work.format, settings);
+    drop(about);
+    match optimized {
         Ok(produced) => {
             // The optimizer may have turned the pixels upright (EXIF orientation), so the
             // dimensions to expect are the ones it encoded.

@@ -92,6 +92,8 @@ pub struct Ctx {
     pub shared: Arc<Shared>,
     pub backups: BackupStore,
     pub tally: Tally,
+    /// `run --once --dry-run`: results are counted, never applied (see `apply::apply`).
+    pub dry_run: bool,
     /// The contents this batch claimed; released when the batch ends.
     claimed: Mutex<Vec<(String, String)>>,
     /// Files that changed under the batch: to be looked at again once it ends.
@@ -105,9 +107,16 @@ impl Ctx {
             config,
             shared,
             tally: Tally::default(),
+            dry_run: false,
             claimed: Mutex::new(Vec::new()),
             again: Mutex::new(Vec::new()),
         }
+    }
+
+    /// A context that plans but never applies: for `run --once --dry-run`.
+    pub fn dry_run(mut self) -> Ctx {
+        self.dry_run = true;
+        self
     }
 
     /// Asks for `path` to be looked at again after this batch (it changed under it).

@@ -18,8 +18,10 @@ fn limit_file(env: &TestEnv, limit: u64) -> String {
 fn check_passes_a_good_setup_naming_everything_it_looked_at_and_changes_nothing() {
     let emu = Emulator::start_with_key(KEY, 1000);
     let env = TestEnv::new();
-    env.configure(&Config::without_key(&emu));
+    // Mirror mode, with the output not made yet: check must not make it either.
+    env.configure(&Config::without_key(&emu).folders(vec![Folder::mirror("photos", "web/photos")]));
     env.add_jpeg("a.jpg", 64, 48, 1);
+    std::fs::create_dir_all(env.photos().join("2024/summer")).unwrap();
     let limit = limit_file(&env, 8192);
     let before = env.snapshot(&env.root());
     let out = env.run_with_env(
@@ -30,7 +32,15 @@ fn check_passes_a_good_setup_naming_everything_it_looked_at_and_changes_nothing(
         "✓ config",
         "✓ folder",
         "built-in optimizer",
-        "✓ inotify: 1 folder(s) to watch; the system allows 8192 watches",
+        &format!(
+            "✓ folder {}: readable, 3 folder(s);",
+            env.photos().display()
+        ),
+        &format!(
+            "can write in {} (created on the first run)",
+            env.path("web/photos").display()
+        ),
+        "✓ inotify: 3 folder(s) to watch; the system allows 8192 watches",
         "✓ ledger",
         "✓ backups",
         "the agent can work here",

@@ -41,21 +41,25 @@ fn run_once_progress_off_a_terminal_is_plain_lines_ending_with_the_totals() {
     );
 }
 
+/// `run --once` with a pseudo-terminal from script(1), which copies what the agent draws
+/// and logs to stdout.
+fn run_once_on_a_terminal(env: &TestEnv) -> Outcome {
+    let line = format!(
+        "{} --config {} run --once",
+        bin(),
+        env.config_path().display()
+    );
+    env.spawn_argv(&["script", "-qfec", &line, "/dev/null"], &env.root(), &[])
+        .wait()
+}
+
 #[test]
 fn run_once_on_a_terminal_draws_a_bar_in_place() {
     let emu = Emulator::start_with_key(KEY, 1000);
     let env = TestEnv::new();
     env.configure(&Config::emulator(&emu));
     env.add_jpeg("a.jpg", 160, 120, 1);
-    // script(1) gives the agent a pseudo-terminal and copies what it draws to stdout.
-    let line = format!(
-        "{} --config {} run --once",
-        bin(),
-        env.config_path().display()
-    );
-    let out = env
-        .spawn_argv(&["script", "-qfec", &line, "/dev/null"], &env.root(), &[])
-        .wait();
+    let out = run_once_on_a_terminal(&env);
     out.expect_code(0);
     assert!(
         out.stdout.contains("scanning the folders") && out.stdout.contains("\r\x1b[2K"),
@@ -224,4 +228,106 @@ fn the_man_pages_and_completions_kept_for_the_deb_match_the_binary() {
              `cargo run -- completions {shell} > packaging/completions/{file}`"
         );
     }
+}
+
+/// A PNG with an `sBIT` chunk (8 significant bits per channel) after its header.
+fn png_with_sbit(w: u32, h: u32, seed: u64) -> Vec<u8> {
+    let png = images::graphic_png(w, h, seed);
+    let ihdr_end = 8 + 4 + 4 + 13 + 4;
+    let mut chunk = b"sBIT\x08\x08\x08".to_vec();
+    let crc = crc32(&chunk);
+    let mut out = png[..ihdr_end].to_vec();
+    out.extend_from_slice(&3u32.to_be_bytes());
+    out.append(&mut chunk);
+    out.extend_from_slice(&crc.to_be_bytes());
+    out.extend_from_slice(&png[ihdr_end..]);
+    out
+}
+
+/// The PNG chunk checksum (CRC-32, IEEE).
+fn crc32(bytes: &[u8]) -> u32 {
+    let mut crc = !0u32;
+    for &b in bytes {
+        crc ^= u32::from(b);
+        for _ in 0..8 {
+            crc = if crc & 1 == 1 {
+                (crc >> 1) ^ 0xEDB8_8320
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    !crc
+}
+
+#[test]
+fn the_png_optimizers_warning_names_the_file_and_says_what_it_means() {
+    let emu = Emulator::start_with_key(KEY, 1000);
+    let env = TestEnv::new();
+    env.configure(&Config::without_key(&emu));
+    let png = env.add_file("sbit.png", &png_with_sbit(120, 90, 1));
+    assert!(
+        images::decode_bytes(&read(&png)).is_ok(),
+        "the test PNG is valid"
+    );
+    let out = env.run_once();
+    out.expect_code(0);
+    assert!(
+        out.stderr
+            .lines()
+            .any(|l| l.contains(&*png.to_string_lossy())
+                && l.contains("sBIT")
+                && l.contains("the picture is unchanged")),
+        "a line naming the file and what the sBIT warning means:\n{out}"
+    );
+    assert!(
+        !out.stderr
+            .contains("explicitly kept, disabling all reductions"),
+        "oxipng's own wording, naming no file:\n{out}"
+    );
+}
+
+#[test]
+fn log_lines_on_a_terminal_start_with_the_local_time_elsewhere_with_full_utc() {
+    let emu = Emulator::start_with_key(KEY, 1000);
+    let env = TestEnv::new();
+    env.configure(&Config::emulator(&emu));
+    env.add_jpeg("a.jpg", 160, 120, 1);
+    let out = run_once_on_a_terminal(&env);
+    out.expect_code(0);
+    let short = |l: &str| {
+        let b = l.as_bytes();
+        b.len() > 9
+            && b[..8].iter().enumerate().all(|(i, c)| match i {
+                2 | 5 => *c == b':',
+                _ => c.is_ascii_digit(),
+            })
+            && b[8] == b' '
+    };
+    let lines: Vec<&str> = out
+        .stdout
+        .split(['\n', '\r'])
+        .map(|l| l.trim_start_matches("\x1b[2K"))
+        .filter(|l| l.contains("INFO"))
+        .collect();
+    assert!(!lines.is_empty(), "{out}");
+    assert!(
+        lines.iter().all(|l| short(l)),
+        "HH:MM:SS on a terminal:\n{lines:#?}"
+    );
+
+    env.add_jpeg("b.jpg", 160, 120, 2);
+    let piped = env.run_once();
+    let info: Vec<&str> = piped
+        .stderr
+        .lines()
+        .filter(|l| l.contains("INFO"))
+        .collect();
+    assert!(
+        !info.is_empty()
+            && info
+                .iter()
+                .all(|l| l.starts_with("20") && l.contains('T') && l.contains('Z')),
+        "full UTC timestamps off a terminal:\n{piped}"
+    );
 }

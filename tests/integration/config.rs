@@ -231,3 +231,127 @@ fn init_refuses_to_overwrite_an_existing_config() {
     );
     assert_eq!(std::fs::read_to_string(env.config_path()).unwrap(), mine);
 }
+
+/// `assert_rejected`, and the message also names the other key of the clash.
+#[track_caller]
+fn assert_clash(emu: &Emulator, toml: &str, key: &str, other: &str) {
+    assert_rejected(emu, toml, key);
+    let env = TestEnv::new();
+    env.write_config(toml);
+    let out = env.run(&["status"]);
+    out.expect_code(2).expect_mentions(&[key, other]);
+}
+
+#[test]
+fn two_folders_with_the_same_output_exit_2_naming_both_keys() {
+    let emu = Emulator::start_with_key(KEY, 1000);
+    let toml = Config::emulator(&emu)
+        .folders(vec![
+            Folder::mirror("photos", "web"),
+            Folder::mirror("other", "web"),
+        ])
+        .render();
+    // `other` need not exist for the clash to be seen.
+    assert_clash(&emu, &toml, "folder[1].output", "folder[0].output");
+}
+
+#[test]
+fn a_backup_dir_or_ledger_inside_a_mirror_output_exits_2_naming_both_keys() {
+    let emu = Emulator::start_with_key(KEY, 1000);
+    let toml = Config::emulator(&emu)
+        .set("backup_dir", r#""web/backups""#)
+        .folders(vec![Folder::mirror("photos", "web")])
+        .render();
+    assert_clash(&emu, &toml, "backup_dir", "folder[0].output");
+    let toml = Config::emulator(&emu)
+        .set("ledger", r#""web/ledger.db""#)
+        .folders(vec![Folder::mirror("photos", "web")])
+        .render();
+    assert_clash(&emu, &toml, "ledger", "folder[0].output");
+}
+
+#[test]
+fn a_mirror_output_inside_another_watched_folder_or_a_folder_inside_an_output_exits_2() {
+    let emu = Emulator::start_with_key(KEY, 1000);
+    let toml = Config::emulator(&emu)
+        .folders(vec![
+            Folder::replace("photos"),
+            Folder::mirror("other", "photos/web"),
+        ])
+        .render();
+    assert_clash(&emu, &toml, "folder[1].output", "folder[0].path");
+    let toml = Config::emulator(&emu)
+        .folders(vec![
+            Folder::mirror("other", "web"),
+            Folder::replace("web/photos"),
+        ])
+        .render();
+    assert_clash(&emu, &toml, "folder[1].path", "folder[0].output");
+}
+
+#[test]
+fn a_misspelt_key_suggests_the_nearest_valid_one() {
+    let emu = Emulator::start_with_key(KEY, 1000);
+    let env = TestEnv::new();
+    env.write_config(&config_with(&emu, "[[folder]]", r#"compresion = "lossy""#));
+    env.run(&["check"])
+        .expect_code(2)
+        .expect_mentions(&["compresion", "did you mean `compression`?"]);
+}
+
+#[test]
+fn checking_a_mirror_config_creates_no_output_folder() {
+    let emu = Emulator::start_with_key(KEY, 1000);
+    let env = TestEnv::new();
+    env.configure(&Config::without_key(&emu).folders(vec![Folder::mirror("photos", "web")]));
+    for args in [&["check"][..], &["status"]] {
+        env.run(args);
+        assert!(
+            !env.path("web").exists(),
+            "{args:?} created the mirror output"
+        );
+    }
+    env.run_once().expect_code(0);
+    assert!(env.path("web").is_dir(), "run creates it");
+}
+
+#[test]
+fn a_missing_folder_blocks_only_run_status_and_restore_work_and_check_reports_it() {
+    let emu = Emulator::start_with_key(KEY, 1000);
+    let env = TestEnv::new();
+    env.configure(&Config::emulator(&emu));
+    let photo = env.add_jpeg("a.jpg", 160, 120, 1);
+    let original = read(&photo);
+    env.run_once().expect_code(0);
+    // The share is unmounted.
+    let away = env.path("unmounted");
+    std::fs::rename(env.photos(), &away).unwrap();
+
+    let run = env.run_once();
+    run.expect_code(1)
+        .expect_mentions(&["folder[0].path", "is not there", "unmounted share"]);
+    let status = env.status();
+    assert_eq!(status.total("optimized"), 1, "{status}");
+    env.run(&["check"]).expect_code(1).expect_mentions(&[
+        "✗ folder",
+        "is not there",
+        "status` and `restore` work",
+    ]);
+    // Not refused for the config: the file itself is what is missing.
+    env.run(&["restore", "--dry-run", photo.to_str().unwrap()])
+        .expect_code(0)
+        .expect_mentions(&["would restore 1 file(s)"]);
+
+    // Back again: nothing was forgotten, the original is still restorable.
+    std::fs::rename(&away, env.photos()).unwrap();
+    env.run_once()
+        .expect_code(0)
+        .expect_mentions(&["done: 0 optimized"]);
+    env.run(&["restore", "--all"]).expect_code(0);
+    assert_eq!(read(&photo), original);
+    assert!(
+        emu.uploads_of(&blake3::hex(&original)) == 1,
+        "{}",
+        log_summary(&emu)
+    );
+}

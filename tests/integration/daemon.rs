@@ -482,3 +482,18 @@ fn check_every_file_whole(env: &TestEnv, originals: &[(std::path::PathBuf, Vec<u
         );
     }
 }
+
+#[test]
+fn sigterm_on_an_idle_daemon_logs_that_it_stops_and_that_it_stopped() {
+    let emu = Emulator::start_with_key(KEY, 1000);
+    let env = TestEnv::new();
+    env.configure(&daemon_config(&emu));
+    let d = start(&env);
+    let out = stop(d);
+    out.expect_mentions(&["SIGTERM received: stopping", "stopped"]);
+    let last = out.stderr.lines().last().unwrap_or_default();
+    assert!(
+        last.ends_with("stopped"),
+        "the last line says it stopped:\n{out}"
+    );
+}

@@ -312,6 +312,9 @@ fn invalid_key_401_stops_with_a_clear_message_and_touches_nothing() {
 
     let out = env.run_once();
     out.expect_code(1).expect_mentions(&["api key", "invalid"]);
+    // Not "done: … 0 still pending" while the files were never sent.
+    out.expect_mentions(&["stopped:", "2 not sent, still queued for the next run"]);
+    assert!(!out.stdout.contains("done:"), "{out}");
 
     assert!(
         !out.all().contains(wrong),

@@ -12,6 +12,7 @@ mod daemon;
 mod domain;
 mod edits;
 mod errors;
+mod first_run;
 mod hostile;
 mod local;
 mod mirror;

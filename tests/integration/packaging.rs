@@ -604,3 +604,40 @@ fn dpkg_deb(args: &[&str], deb: &Path) -> String {
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
+
+#[test]
+fn the_readmes_two_commands_are_short_and_ci_runs_exactly_its_test_command() {
+    let readme = text("README.md");
+    let section = &readme[readme.find("## The two commands").expect("the section")..];
+    let block = section
+        .split("```sh\n")
+        .nth(1)
+        .and_then(|b| b.split("```").next())
+        .expect("a sh block");
+    let commands: Vec<&str> = block
+        .lines()
+        .map(|l| l.split(" #").next().unwrap_or(l).trim())
+        .filter(|l| !l.is_empty())
+        .collect();
+    assert_eq!(
+        commands,
+        ["cargo run --release -- run --once ~/Pictures", ".ci/run"],
+        "two short commands, no shell to read"
+    );
+    assert!(
+        section.contains("cargo run --release -- restore --all"),
+        "the undo line is beside command 1"
+    );
+    let ci = text(".ci/run");
+    let last = ci.lines().rev().find(|l| !l.trim().is_empty()).unwrap();
+    assert_eq!(last, "exec cargo test --workspace --locked");
+    assert!(
+        section.contains("`cargo test --workspace --locked`"),
+        "the README says what .ci/run runs"
+    );
+    let mode = std::fs::metadata(repo().join(".ci/run")).unwrap().mode();
+    assert!(
+        mode & 0o111 != 0,
+        ".ci/run is executable, as the README runs it"
+    );
+}

@@ -195,6 +195,8 @@ impl TestEnv {
             .env_remove("RUST_LOG")
             .env_remove("SHORTPIXEL_AGENT_LOG_FORMAT")
             .env_remove("NOTIFY_SOCKET")
+            // `cargo test` passes this on; with it the agent's hints would say `cargo run`.
+            .env_remove("CARGO_PKG_NAME")
             .env("SHORTPIXEL_AGENT_LOG", &self.log)
             .env("NO_COLOR", "1")
             .env("HOME", &home)
