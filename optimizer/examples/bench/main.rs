@@ -65,15 +65,19 @@ fn main() {
         graphics.len(),
         corpus.display()
     );
-    let builtin = |c: Compression| {
+    // `fixed_settings`: the fixed qualities the floors replaced, kept for the emulator.
+    let run = |c: Compression, fixed_settings: bool| {
         move |i: &Input| {
             let o = Options {
                 compression: c,
+                fixed_settings,
                 ..Options::default()
             };
             optimize(&i.bytes, &o).map(|o| o.main).ok()
         }
     };
+    let builtin = |c: Compression| run(c, false);
+    let fixed = |c: Compression| run(c, true);
     let webp = |c: Compression| {
         move |i: &Input| {
             let o = Options {
@@ -108,9 +112,13 @@ fn main() {
             false,
             builtin(Compression::Lossy),
         ),
-        Row::builtin("JPEG lossy", "previous: mozjpeg q78", &photos, false, |i| {
-            previous::jpeg(i, 78.0)
-        }),
+        Row::builtin(
+            "JPEG lossy",
+            "previous: mozjpeg q78",
+            &photos,
+            false,
+            fixed(Compression::Lossy),
+        ),
         Row::external(
             "JPEG lossy",
             "djpeg | cjpeg -quality 78",
@@ -132,7 +140,7 @@ fn main() {
             "previous: mozjpeg q90",
             &photos,
             false,
-            |i| previous::jpeg(i, 90.0),
+            fixed(Compression::Glossy),
         ),
         Row::external(
             "JPEG glossy",

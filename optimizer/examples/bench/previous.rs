@@ -1,26 +1,13 @@
-//! The built-in optimizer's previous fixed settings, reproduced for comparison: mozjpeg at
-//! a fixed quality, libwebp at a fixed quality, and lossy PNG as 256 dithered exoquant
-//! colours used when their PSNR cleared a bar (otherwise oxipng alone).
+//! The built-in optimizer's previous fixed settings, reproduced for comparison where the
+//! crate's `fixed_settings` differ from them (JPEG uses the crate's own): libwebp at a
+//! fixed quality, and lossy PNG as 256 dithered exoquant colours used when their PSNR
+//! cleared a bar (otherwise oxipng alone).
 
 use exoquant::{ditherer, generate_palette, optimizer, Color, Remapper, SimpleColorSpace};
 use oxipng::{BitDepth, ColorType, RawImage, RGBA8};
 use shortpixel_optimizer::psnr;
 
 use crate::Input;
-
-/// mozjpeg as the lossy modes used it: progressive, optimized coding and scans, trellis.
-pub fn jpeg(input: &Input, quality: f32) -> Option<Vec<u8>> {
-    let rgb = input.pixels.to_rgb8();
-    let mut c = mozjpeg::Compress::new(mozjpeg::ColorSpace::JCS_RGB);
-    c.set_size(rgb.width() as usize, rgb.height() as usize);
-    c.set_quality(quality);
-    c.set_progressive_mode();
-    c.set_optimize_coding(true);
-    c.set_optimize_scans(true);
-    let mut s = c.start_compress(Vec::new()).ok()?;
-    s.write_scanlines(rgb.as_raw()).ok()?;
-    s.finish().ok()
-}
 
 /// libwebp at a fixed quality.
 pub fn webp(input: &Input, quality: f32) -> Option<Vec<u8>> {
