@@ -13,10 +13,12 @@
 //! | `remote`  | `run --once`, 1,000 images, emulator with 100 ms latency and 2 s processing | the same with `concurrency = 1` |
 //! | `latency` | the daemon: a new file until it is replaced | settle window + a direct emulator round trip |
 //! | `idle`    | the daemon with 100k tracked files, 60 s | — |
+//! | `scale`   | first pass, rescan, idle daemon and `status` over a photo-library tree | a tenth of the files; `cp` + `sync`; `find`; `SELECT count(*)` |
 //!
 //! `BENCH_KEEP=1` keeps the 100k-file tree (with its config) for profiling by hand.
 //! Sizes can be changed with `BENCH_SCAN_FILES`, `BENCH_SCAN_KB`, `BENCH_TREE_FILES`,
-//! `BENCH_REMOTE_FILES`, `BENCH_LATENCY_FILES`, `BENCH_IDLE_SECS`.
+//! `BENCH_REMOTE_FILES`, `BENCH_LATENCY_FILES`, `BENCH_IDLE_SECS`, `BENCH_SCALE_FILES`
+//! (1,000,000 when `scale` is named, 20,000 in a run of every scenario).
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -27,6 +29,9 @@ use shortpixel_agent::config::Config;
 use shortpixel_agent::ledger::{FileRow, Ledger, Stat, State};
 use shortpixel_agent::scan::{self, Leftovers};
 use shortpixel_emulator::Emulator;
+
+#[path = "agent/scale.rs"]
+mod scale;
 
 const BIN: &str = env!("CARGO_BIN_EXE_shortpixel-agent");
 const KEY: &str = "BENCHKEY";
@@ -71,6 +76,11 @@ fn main() {
     }
     if on("remote") {
         rows.extend(remote(env_or("BENCH_REMOTE_FILES", 1000)));
+    }
+    if on("scale") {
+        let named = wanted.iter().any(|w| w == "scale");
+        let default = if named { 1_000_000 } else { 20_000 };
+        rows.extend(scale::scale(env_or("BENCH_SCALE_FILES", default)));
     }
     if on("latency") {
         rows.push(latency(env_or("BENCH_LATENCY_FILES", 25)));
@@ -186,7 +196,7 @@ fn b3sum() -> PathBuf {
 fn ingest() -> Row {
     let n = 100_000;
     let dir = tempfile::tempdir().unwrap();
-    let mut ledger = Ledger::open(&dir.path().join("ledger.db")).unwrap();
+    let ledger = Ledger::open(&dir.path().join("ledger.db")).unwrap();
     let folder = PathBuf::from("/srv/photos");
     let rows: Vec<FileRow> = (0..n)
         .map(|i| FileRow {
@@ -620,6 +630,18 @@ fn status_kib(pid: u32, field: &str) -> u64 {
         .lines()
         .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// Folders at or below `dir`, itself included.
+fn count_dirs(dir: &Path) -> usize {
+    1 + std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.flatten()
+                .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+                .map(|e| count_dirs(&e.path()))
+                .sum()
+        })
         .unwrap_or(0)
 }
 

@@ -14,12 +14,15 @@ use crate::content::{inspect, Format};
 use crate::ledger::{FileRow, Ledger, LedgerError, Stat, State, Tracked};
 use crate::output::TEMP_PREFIX;
 
-/// What a scan of one folder found.
+/// What a scan of one folder found. The files that may need work are in the ledger, not
+/// here: the caller reads them below [`ScanReport::roots`] page by page, so a scan's memory
+/// is bounded by what changed at once, not by the size of the folder.
 #[derive(Debug, Default)]
 pub struct ScanReport {
-    /// The tracked files that may need work (not those already settled), as the ledger now
-    /// has them, in path order.
-    pub files: Vec<FileRow>,
+    /// What was walked: the folder, or the paths the daemon saw change.
+    pub roots: Vec<PathBuf>,
+    /// Folders that could not be read: their rows are neither forgotten nor worked on.
+    pub unreadable: Vec<PathBuf>,
     pub hashed: usize,
     pub unchanged: usize,
     /// Tracked files that are gone, as the ledger had them (their rows are deleted).
@@ -99,6 +102,7 @@ pub fn scan_folder(
 ) -> Result<ScanReport, LedgerError> {
     let mut walk = Walk::new(folder, leftovers);
     walk.tree(ledger, &folder.path)?;
+    walk.roots.push(folder.path.clone());
     if walk.entries == 0 && walk.known > 0 && walk.unreadable.is_empty() {
         // An unmounted share looks like an empty folder: forgetting everything (and, in
         // mirror mode, deleting the mirror) on that evidence would be a disaster.
@@ -133,6 +137,7 @@ pub fn scan_paths(
     for p in kept {
         if !ignored(folder, p) || p == &folder.path {
             walk.tree(ledger, p)?;
+            walk.roots.push(p.clone());
         }
     }
     walk.finish(ledger)
@@ -294,15 +299,22 @@ impl Merge<'_> {
     }
 }
 
+/// New or changed files hashed and recorded together, in one transaction: the walk never
+/// holds more than this many waiting.
+const HASH_CHUNK: usize = 1024;
+
 /// One scan in progress: the walk of the tree merged with the ledger's rows of it.
 struct Walk<'a> {
     folder: &'a Folder,
     leftovers: Leftovers,
-    /// Tracked files found unchanged that may still need work.
-    work: Vec<FileRow>,
+    roots: Vec<PathBuf>,
     unchanged: usize,
-    /// New or changed files, with what the ledger knew of the path.
+    hashed: usize,
+    /// New or changed files, with what the ledger knew of the path: hashed and recorded
+    /// every [`HASH_CHUNK`].
     to_hash: Vec<(PathBuf, std::fs::Metadata, Option<FileRow>)>,
+    /// Files that changed while they were read.
+    changing: Vec<PathBuf>,
     /// Tracked paths the walk did not find.
     gone: Vec<PathBuf>,
     unreadable: Vec<PathBuf>,
@@ -317,9 +329,11 @@ impl<'a> Walk<'a> {
         Walk {
             folder,
             leftovers,
-            work: Vec::new(),
+            roots: Vec::new(),
             unchanged: 0,
+            hashed: 0,
             to_hash: Vec::new(),
+            changing: Vec::new(),
             gone: Vec::new(),
             unreadable: Vec::new(),
             problems: Vec::new(),
@@ -422,41 +436,28 @@ impl<'a> Walk<'a> {
         };
         let stat = Stat::of(&meta);
         match row {
-            Some(r) if r.stat == stat && r.hashed => {
-                self.unchanged += 1;
-                if may_need_work(r.state, r.hashed) {
-                    // Rare once a tree is settled: the whole row only for these.
-                    self.work.extend(m.ledger.file(path)?);
-                }
-            }
+            Some(r) if r.stat == stat && r.hashed => self.unchanged += 1,
             Some(_) => {
                 let previous = m.ledger.file(path)?;
                 self.to_hash.push((path.to_path_buf(), meta, previous))
             }
             None => self.to_hash.push((path.to_path_buf(), meta, None)),
         }
+        if self.to_hash.len() >= HASH_CHUNK {
+            self.record(m.ledger)?;
+        }
         Ok(())
     }
 
-    /// Hashes what changed, writes the ledger in one transaction per step, and forgets the
-    /// tracked files the walk did not find.
-    fn finish(self, ledger: &mut Ledger) -> Result<ScanReport, LedgerError> {
-        let Walk {
-            folder,
-            mut work,
-            unchanged,
-            to_hash,
-            gone,
-            problems,
-            ..
-        } = self;
+    /// Hashes the new or changed files waiting and records them in one transaction.
+    fn record(&mut self, ledger: &Ledger) -> Result<(), LedgerError> {
+        let folder = self.folder;
         let mut changed: Vec<FileRow> = Vec::new();
-        let mut changing = Vec::new();
-        for (path, meta, content, previous) in hash_all(to_hash) {
+        for (path, meta, content, previous) in hash_all(std::mem::take(&mut self.to_hash)) {
             let stat = Stat::of(&meta);
             let row = match content {
                 Ok(None) => {
-                    changing.push(path);
+                    self.changing.push(path);
                     continue;
                 }
                 Ok(Some((hash, format))) => {
@@ -478,32 +479,23 @@ impl<'a> Walk<'a> {
             changed.push(row);
         }
         ledger.upsert_files(&changed)?;
-        let forgotten = ledger.forget(&gone)?;
-        let hashed = changed.len();
-        work.extend(
-            changed
-                .into_iter()
-                .filter(|r| may_need_work(r.state, !r.hash.is_empty())),
-        );
-        work.sort_by(|a, b| a.path.cmp(&b.path));
-        Ok(ScanReport {
-            files: work,
-            hashed,
-            unchanged,
-            forgotten,
-            problems,
-            changing,
-        })
+        self.hashed += changed.len();
+        Ok(())
     }
-}
 
-/// Whether a row's state leaves anything to do (the plan decides the rest): settled files
-/// (optimized, restored, skipped, failed unreadable) are not kept in memory.
-fn may_need_work(state: State, hashed: bool) -> bool {
-    match state {
-        State::Optimized | State::Restored | State::Skipped => false,
-        State::Failed => hashed,
-        State::New | State::Queued | State::Uploading | State::Pending => true,
+    /// Records what is still waiting and forgets the tracked files the walk did not find.
+    fn finish(mut self, ledger: &mut Ledger) -> Result<ScanReport, LedgerError> {
+        self.record(ledger)?;
+        let forgotten = ledger.forget(&self.gone)?;
+        Ok(ScanReport {
+            roots: self.roots,
+            unreadable: self.unreadable,
+            hashed: self.hashed,
+            unchanged: self.unchanged,
+            forgotten,
+            problems: self.problems,
+            changing: self.changing,
+        })
     }
 }
 

@@ -61,7 +61,21 @@ pub fn run(mut config: Config) -> anyhow::Result<i32> {
         if folder.mode == Mode::Mirror {
             gone += report.forgotten.len();
         }
-        rows.push((i, report.files));
+        // A dry run plans everything at once (its counts are over the whole run).
+        let mut files = Vec::new();
+        for root in &report.roots {
+            let mut after = Vec::new();
+            loop {
+                let page = ledger.work_under_page(root, &after, 4096, false)?;
+                let Some(last) = page.last() else { break };
+                after = crate::names::bytes(&last.path).to_vec();
+                files.extend(page.into_iter().filter(|r| {
+                    !report.unreadable.iter().any(|u| r.path.starts_with(u))
+                        && !report.changing.contains(&r.path)
+                }));
+            }
+        }
+        rows.push((i, files));
     }
     drop(ledger);
     let shared = Shared::new(Ledger::open(&copy)?, store, config.memory_budget);

@@ -109,6 +109,11 @@ pub(crate) fn under(path: &Path) -> [Vec<u8>; 3] {
     [p, from, to]
 }
 
+/// States that leave something to do: settled files (optimized, restored, skipped, failed
+/// without a content) are never paged in.
+const MAY_NEED_WORK: &str =
+    "(state IN ('new', 'queued', 'uploading', 'pending') OR (state = 'failed' AND hash <> ''))";
+
 /// One page of the key range at or below ?1 (see [`under`]), after ?4. Written as a single
 /// range on the primary key (the path itself sorts first), so SQLite walks the index in
 /// order with no sort, whatever the page.
@@ -152,6 +157,40 @@ impl Ledger {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
+    /// Up to `limit` tracked files at or below `path` that sort after `after` and whose
+    /// state may still call for work (the plan decides the rest), in path order: one page
+    /// of a batch's work, read from the ledger so that a first pass over a million files
+    /// never holds them all in memory.
+    pub fn work_under_page(
+        &self,
+        path: &Path,
+        after: &[u8],
+        limit: usize,
+        few: bool,
+    ) -> Result<Vec<FileRow>> {
+        // Few rows to do among many settled ones (a restart): through the state index, then
+        // sorted. Many (a first pass): along the primary key, no sort, whatever the page.
+        let index = if few { "INDEXED BY files_state" } else { "" };
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM files {index} WHERE {PAGE} AND {MAY_NEED_WORK}
+             ORDER BY path LIMIT ?5"
+        ))?;
+        let [exact, from, to] = under(path);
+        let rows = stmt.query_map(params![exact, from, to, after, limit as i64], from_row)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// How many tracked files at or below `path` may still call for work: through the state
+    /// index, so a restart over a settled million costs nothing here.
+    pub fn work_under_count(&self, path: &Path) -> Result<u64> {
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT count(*) FROM files INDEXED BY files_state WHERE {PAGE} AND {MAY_NEED_WORK}"
+        ))?;
+        let [exact, from, to] = under(path);
+        let n: i64 = stmt.query_row(params![exact, from, to, Vec::<u8>::new()], |r| r.get(0))?;
+        Ok(n as u64)
+    }
+
     /// Tracked files at or below `path` (a file or a folder).
     pub fn files_under(&self, path: &Path) -> Result<Vec<FileRow>> {
         let mut stmt = self.conn.prepare_cached(&format!(
@@ -191,8 +230,11 @@ impl Ledger {
     }
 
     /// Writes a batch of scanned rows in one transaction.
-    pub fn upsert_files(&mut self, rows: &[FileRow]) -> Result<()> {
-        self.transaction(|tx| {
+    /// Writes `rows` in one transaction. Takes `&self` so that a scan can record a chunk
+    /// of what it hashed while its ordered reads of the same connection are under way.
+    pub fn upsert_files(&self, rows: &[FileRow]) -> Result<()> {
+        let tx = self.conn.unchecked_transaction()?;
+        {
             let mut stmt = tx.prepare_cached(
                 "INSERT INTO files (path, folder, size, mtime_ns, inode, hash, format, state, reason,
                                     orig_hash, orig_size, opt_size, updated)
@@ -221,8 +263,9 @@ impl Ledger {
                     t
                 ])?;
             }
-            Ok(())
-        })
+        }
+        tx.commit()?;
+        Ok(())
     }
 
     /// Tracks a file the agent just brought back (a deleted file restored).
@@ -347,5 +390,67 @@ impl Ledger {
             ],
         )?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(path: &str, state: State) -> FileRow {
+        FileRow {
+            path: PathBuf::from(path),
+            folder: PathBuf::from("/p"),
+            stat: Stat {
+                size: 1,
+                mtime_ns: 1,
+                inode: 1,
+            },
+            hash: format!("h{path}"),
+            format: Some("png".into()),
+            state,
+            reason: None,
+            orig_hash: None,
+            orig_size: None,
+            opt_size: None,
+        }
+    }
+
+    /// A batch reads its work a page at a time: every row that may need work comes exactly
+    /// once, in path order, by either access path, and settled rows never come.
+    #[test]
+    fn work_pages_cover_every_row_needing_work_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let l = Ledger::open(&dir.path().join("l.db")).unwrap();
+        let mut rows = Vec::new();
+        for i in 0..25 {
+            let state = if i % 5 == 0 {
+                State::Optimized
+            } else {
+                State::New
+            };
+            rows.push(row(&format!("/p/d{}/f{i:02}.png", i % 3), state));
+        }
+        rows.push(row("/q/outside.png", State::New));
+        l.upsert_files(&rows).unwrap();
+        let root = Path::new("/p");
+        assert_eq!(l.work_under_count(root).unwrap(), 20);
+        for few in [false, true] {
+            let mut seen = Vec::new();
+            let mut after = Vec::new();
+            loop {
+                let page = l.work_under_page(root, &after, 4, few).unwrap();
+                let Some(last) = page.last() else { break };
+                after = bytes(&last.path).to_vec();
+                seen.extend(page.into_iter().map(|r| r.path));
+            }
+            let mut want: Vec<PathBuf> = rows
+                .iter()
+                .filter(|r| r.state == State::New && r.path.starts_with(root))
+                .map(|r| r.path.clone())
+                .collect();
+            want.sort();
+            assert_eq!(seen, want, "few = {few}");
+        }
     }
 }

@@ -503,7 +503,7 @@ mod tests {
             orig_size: None,
             opt_size: None,
         };
-        let mut ledger = Ledger::open(&config.ledger).unwrap();
+        let ledger = Ledger::open(&config.ledger).unwrap();
         ledger.upsert_files(std::slice::from_ref(&row)).unwrap();
         let shared = Shared::new(ledger, BackupStore::new(&config.backup_dir), 1 << 30);
         let work = Work {

@@ -32,41 +32,86 @@ pub struct BatchEnd {
 
 pub async fn run(ctx: Arc<Ctx>, scope: Scope) -> anyhow::Result<BatchEnd> {
     let config = ctx.config.clone();
-    let (rows, gone, changing) =
-        tokio::task::spawn_blocking(move || scan(&config, scope)).await??;
-    let mut plan = {
+    let scanned = tokio::task::spawn_blocking(move || scan(&config, scope)).await??;
+    let Scanned {
+        roots,
+        skip,
+        gone,
+        changing,
+    } = scanned;
+    let todo = {
         let ctx = ctx.clone();
-        tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
+        let roots = roots.clone();
+        tokio::task::spawn_blocking(move || -> anyhow::Result<u64> {
             follow::gone(&ctx, &gone)?;
-            super::plan(&ctx, rows)
+            let ledger = ctx.ledger();
+            let mut n = 0;
+            for (_, root) in &roots {
+                n += ledger.work_under_count(root)?;
+            }
+            Ok(n)
         })
         .await??
     };
-    let mut end = BatchEnd {
-        deferred: std::mem::take(&mut plan.deferred),
-    };
-    end.deferred.extend(changing);
-    let todo: usize = plan
-        .works
-        .iter()
-        .chain(plan.polls.iter().map(|(w, _)| w))
-        .map(|w| w.files.len())
-        .sum();
-    ctx.tally.expect(todo as u64);
+    let mut end = BatchEnd { deferred: changing };
+    ctx.tally.expect(todo);
     if todo > 0 {
         tracing::info!("{todo} file(s) to optimize");
     }
-    super::process(ctx.clone(), plan).await?;
+    // The work flows from the ledger a page at a time: planned, processed, then the next.
+    // A content met again on a later page finds the earlier page's result (or its pending
+    // job) in the ledger, so it is never paid for twice (G4).
+    let few = todo <= 4 * PAGE as u64;
+    for (folder, root) in roots {
+        let mut after = Vec::new();
+        while !ctx.stopping() {
+            let (plan, last, full) = {
+                let (ctx, root, skip) = (ctx.clone(), root.clone(), skip.clone());
+                tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
+                    let rows = ctx.ledger().work_under_page(&root, &after, PAGE, few)?;
+                    let full = rows.len() == PAGE;
+                    let last = rows.last().map(|r| crate::names::bytes(&r.path).to_vec());
+                    let rows: Vec<FileRow> = rows
+                        .into_iter()
+                        .filter(|r| !skip.iter().any(|s| r.path.starts_with(s)))
+                        .collect();
+                    Ok((super::plan(&ctx, vec![(folder, rows)])?, last, full))
+                })
+                .await??
+            };
+            ctx.tally
+                .unexpect((plan.deferred.len() + plan.passed) as u64);
+            end.deferred.extend(plan.deferred.iter().cloned());
+            super::process(ctx.clone(), plan).await?;
+            ctx.release_claims();
+            match last {
+                Some(l) if full => after = l,
+                _ => break,
+            }
+        }
+    }
     end.deferred.extend(ctx.take_again());
     Ok(end)
 }
 
-/// The rows to plan, per folder; the rows of files that are gone; files still being written.
-type Scanned = (Vec<(usize, Vec<FileRow>)>, Vec<FileRow>, Vec<PathBuf>);
+/// Rows planned and processed at once: bounds a batch's memory whatever the folder's size,
+/// and is big enough that each page keeps every transfer slot and core busy.
+const PAGE: usize = 2048;
+
+/// What a scan leaves for the batch: the roots to read work from (per folder), paths whose
+/// rows must not be worked on (unreadable folders, files still being written), the rows of
+/// files that are gone, and the files still being written.
+struct Scanned {
+    roots: Vec<(usize, PathBuf)>,
+    skip: Arc<Vec<PathBuf>>,
+    gone: Vec<FileRow>,
+    changing: Vec<PathBuf>,
+}
 
 fn scan(config: &crate::config::Config, scope: Scope) -> anyhow::Result<Scanned> {
     let mut ledger = Ledger::open(&config.ledger)?;
-    let mut rows = Vec::new();
+    let mut roots = Vec::new();
+    let mut skip = Vec::new();
     let mut gone = Vec::new();
     let mut changing = Vec::new();
     // A whole-folder scan always says what it found; the daemon's small scans only when
@@ -92,8 +137,10 @@ fn scan(config: &crate::config::Config, scope: Scope) -> anyhow::Result<Scanned>
                 report.changing.len()
             );
         }
+        skip.extend(report.unreadable);
+        skip.extend(report.changing.iter().cloned());
         changing.extend(report.changing);
-        rows.push((i, report.files));
+        roots.extend(report.roots.into_iter().map(|r| (i, r)));
     };
     match scope {
         Scope::Folders(folders, leftovers) => {
@@ -119,5 +166,10 @@ fn scan(config: &crate::config::Config, scope: Scope) -> anyhow::Result<Scanned>
             one(i, report);
         }
     }
-    Ok((rows, gone, changing))
+    Ok(Scanned {
+        roots,
+        skip: Arc::new(skip),
+        gone,
+        changing,
+    })
 }

@@ -159,13 +159,22 @@ impl Ctx {
     }
 }
 
-impl Drop for Ctx {
-    fn drop(&mut self) {
-        let mine = std::mem::take(self.claimed.get_mut().unwrap_or_else(|p| p.into_inner()));
+impl Ctx {
+    /// Gives back every content this batch claimed: once a page of work is processed, its
+    /// contents are settled in the ledger, and a later page (or batch) holding them again
+    /// must find them there, not be deferred.
+    pub fn release_claims(&self) {
+        let mine = std::mem::take(&mut *self.claimed.lock().unwrap_or_else(|p| p.into_inner()));
         let mut claims = self.shared.claims();
         for key in mine {
             claims.remove(&key);
         }
+    }
+}
+
+impl Drop for Ctx {
+    fn drop(&mut self) {
+        self.release_claims();
     }
 }
 
@@ -226,6 +235,16 @@ impl Tally {
     pub fn expect(&self, more: u64) {
         self.planned
             .store(self.files_done() + more, Ordering::Relaxed);
+    }
+
+    /// Takes back `fewer` files from what [`Tally::expect`] announced: rows a page found
+    /// needing nothing, or left to another batch.
+    pub fn unexpect(&self, fewer: u64) {
+        let _ = self
+            .planned
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |p| {
+                Some(p.saturating_sub(fewer))
+            });
     }
 
     /// "N optimized, N already optimal, …; saved X", for the summary and the daemon's log.

@@ -19,19 +19,24 @@ pub struct Plan {
     pub polls: Vec<(Work, String)>,
     /// Files whose content another batch is working on: to be planned again after it.
     pub deferred: Vec<std::path::PathBuf>,
+    /// Rows that turned out to need nothing (a verdict already known for their content).
+    pub passed: usize,
 }
 
 /// Plans the scanned rows of each folder (`rows[i]` belongs to folder `i`).
 pub fn plan(ctx: &Ctx, rows: Vec<(usize, Vec<FileRow>)>) -> anyhow::Result<Plan> {
     let backend = ctx.config.backend;
     let mut groups: BTreeMap<(String, String), Work> = BTreeMap::new();
+    let mut passed = 0;
     for (folder_idx, files) in rows {
         let profile = ctx.folder(folder_idx).settings.profile(backend);
         for row in files {
             if !needs_work(ctx, &row, &profile)? {
+                passed += 1;
                 continue;
             }
             let Some(format) = row.format.as_deref().and_then(Format::parse) else {
+                passed += 1;
                 continue;
             };
             let key = (row.hash.clone(), profile.clone());
@@ -51,7 +56,10 @@ pub fn plan(ctx: &Ctx, rows: Vec<(usize, Vec<FileRow>)>) -> anyhow::Result<Plan>
         }
     }
 
-    let mut plan = Plan::default();
+    let mut plan = Plan {
+        passed,
+        ..Plan::default()
+    };
     for (_, work) in groups {
         if !ctx.claim(&work.hash, &work.profile) {
             plan.deferred.extend(work.paths());

@@ -895,3 +895,32 @@ fn the_ledger_does_not_grow_on_a_rescan_that_finds_nothing() {
         );
     }
 }
+
+/// A first pass reads its work from the ledger a page at a time (2,048 rows), so a million
+/// files never sit in memory at once. Copies of one content on different pages must still
+/// cost one upload (G4), and no file may be left behind at a page boundary.
+#[test]
+fn g4_a_first_pass_larger_than_a_page_optimizes_every_file_and_pays_once_per_content() {
+    let emu = Emulator::start_with_key(KEY, 10_000);
+    let env = TestEnv::new();
+    env.configure(&Config::emulator(&emu));
+    let contents: Vec<Vec<u8>> = (0..3)
+        .map(|i| {
+            let p = env.add_jpeg(&format!("seed{i}.jpg"), 40, 30, 900 + i);
+            let bytes = read(&p);
+            std::fs::remove_file(p).unwrap();
+            bytes
+        })
+        .collect();
+    let files = 2_100;
+    for i in 0..files {
+        env.add_file(&format!("d{:02}/p{i:04}.jpg", i % 40), &contents[i % 3]);
+    }
+    env.run_once().expect_code(0);
+    let s = env.status();
+    assert_eq!(s.total("optimized"), files as u64, "{:?}", s.failures());
+    assert_eq!(emu.uploads(), 3, "{}", log_summary(&emu));
+    for c in &contents {
+        assert_eq!(emu.uploads_of(&blake3::hex(c)), 1);
+    }
+}

@@ -288,12 +288,7 @@ impl Running {
             if Instant::now() >= deadline || !self.alive() {
                 let _ = self.child.kill();
                 let _ = self.child.wait();
-                let take = |h: &mut JoinHandle<String>| {
-                    std::mem::replace(h, std::thread::spawn(String::new))
-                        .join()
-                        .unwrap_or_default()
-                };
-                let (out, err) = (take(&mut self.stdout), take(&mut self.stderr));
+                let (out, err) = (take_output(&mut self.stdout), take_output(&mut self.stderr));
                 panic!(
                     "gave up waiting for {what} after {timeout:?}; {}:\nstdout:\n{out}\nstderr:\n{}",
                     self.command,
@@ -334,12 +329,30 @@ impl Running {
         self.collect(code)
     }
 
-    fn collect(self, code: Option<i32>) -> Outcome {
+    fn collect(mut self, code: Option<i32>) -> Outcome {
         Outcome {
-            command: self.command,
+            command: std::mem::take(&mut self.command),
             code,
-            stdout: self.stdout.join().unwrap_or_default(),
-            stderr: self.stderr.join().unwrap_or_default(),
+            stdout: take_output(&mut self.stdout),
+            stderr: take_output(&mut self.stderr),
+        }
+    }
+}
+
+/// What a reader thread collected, leaving an empty one in its place.
+fn take_output(h: &mut JoinHandle<String>) -> String {
+    std::mem::replace(h, std::thread::spawn(String::new))
+        .join()
+        .unwrap_or_default()
+}
+
+/// A test that fails while its daemon runs must not leave the daemon behind: on a shared
+/// machine it would keep a core busy long after the suite ends.
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
         }
     }
 }
