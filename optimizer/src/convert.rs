@@ -1,10 +1,52 @@
-//! The extra formats: WebP with libwebp (lossy q75 / glossy q90 / lossless), and AVIF with
-//! ravif when built with the `avif` feature. Both get upright, resized pixels and no
-//! metadata.
+//! The extra formats: WebP with libwebp, and AVIF with ravif when built with the `avif`
+//! feature. Both get upright, resized pixels and no metadata.
+//!
+//! A lossy or glossy WebP is held to the same floor as the main result
+//! ([`crate::floor`]): the lowest libwebp quality whose decoded pixels score at or above
+//! it. When none does (fine coloured detail, which WebP's half-resolution colour cannot
+//! keep), the WebP is written losslessly instead and the note says why. Lossless mode
+//! writes lossless WebP.
 
 use image::DynamicImage;
 
-use crate::{Compression, Error, Optimized, Options};
+use crate::floor::{Outcome, Search};
+use crate::score::Scorer;
+use crate::{floor, probe, Compression, Error, Format, Optimized, Options};
+
+/// The libwebp quality search: starts at libwebp's customary 75 (90 for glossy; the fixed
+/// settings' qualities), assumes
+/// ~0.5 score points per quality step to size its first steps (chosen, not calibrated;
+/// the bracket then corrects it), at most 4 probes.
+const WEBP_SEARCH: Search = Search {
+    lo: 20,
+    hi: 100,
+    start: 75,
+    slope: 0.5,
+    resolution: 3,
+    max_probes: 4,
+};
+const WEBP_START_GLOSSY: i32 = 90;
+
+/// A WebP, or why there is none.
+pub(crate) enum Webp {
+    Written(Vec<u8>),
+    /// No quality meets the floor: the best score and the quality it took.
+    Missed {
+        score: f64,
+        quality: i32,
+    },
+}
+
+impl Webp {
+    /// The note or skip reason for a miss.
+    pub(crate) fn missed(score: f64, quality: i32, compression: Compression) -> String {
+        format!(
+            "no WebP quality meets the {} floor (SSIMULACRA2 {}; best {score:.1} at quality {quality})",
+            compression.name(),
+            floor::floor(compression).unwrap_or(100.0)
+        )
+    }
+}
 
 /// libwebp cannot encode larger sides.
 const WEBP_MAX_SIDE: u32 = 16383;
@@ -19,7 +61,17 @@ pub(crate) fn extras(img: &DynamicImage, opts: &Options, out: &mut Optimized) ->
                 img.height()
             ));
         } else {
-            out.webp = Some(webp(img, opts.compression)?);
+            match webp(img, opts.compression, opts)? {
+                Webp::Written(bytes) => out.webp = Some(bytes),
+                Webp::Missed { score, quality } => {
+                    // Exact pixels meet any floor: the WebP asked for, never worse.
+                    out.notes.push(format!(
+                        "WebP written losslessly: {}",
+                        Webp::missed(score, quality, opts.compression)
+                    ));
+                    out.webp = Some(encode_webp(img, None)?);
+                }
+            }
         }
     }
     #[cfg(feature = "avif")]
@@ -29,8 +81,48 @@ pub(crate) fn extras(img: &DynamicImage, opts: &Options, out: &mut Optimized) ->
     Ok(())
 }
 
-/// A WebP of `img`.
-pub(crate) fn webp(img: &DynamicImage, compression: Compression) -> Result<Vec<u8>, Error> {
+/// A WebP of `img` in mode `compression`: lossless in lossless mode, otherwise the
+/// smallest meeting the floor (or at the fixed quality when `opts` asks for it).
+pub(crate) fn webp(
+    img: &DynamicImage,
+    compression: Compression,
+    opts: &Options,
+) -> Result<Webp, Error> {
+    let Some(target) = floor::floor(compression) else {
+        return encode_webp(img, None).map(Webp::Written);
+    };
+    if opts.fixed_settings {
+        let quality = match compression {
+            Compression::Glossy => WEBP_START_GLOSSY,
+            _ => WEBP_SEARCH.start,
+        };
+        return encode_webp(img, Some(quality as f32)).map(Webp::Written);
+    }
+    let scorer = Scorer::new(img);
+    let search = Search {
+        start: match compression {
+            Compression::Glossy => WEBP_START_GLOSSY,
+            _ => WEBP_SEARCH.start,
+        },
+        ..WEBP_SEARCH
+    };
+    let outcome = search.run(target, |q| {
+        let bytes = encode_webp(img, Some(q as f32))?;
+        let decoded = probe::decode(&bytes, Format::Webp, opts.max_pixels)?;
+        let score = scorer.score(&decoded);
+        Ok::<_, Error>((bytes, score))
+    })?;
+    Ok(match outcome {
+        Outcome::Met(p) => Webp::Written(p.bytes),
+        Outcome::Missed(m) => Webp::Missed {
+            score: m.score,
+            quality: m.setting,
+        },
+    })
+}
+
+/// libwebp at `quality`, or lossless for `None`.
+fn encode_webp(img: &DynamicImage, quality: Option<f32>) -> Result<Vec<u8>, Error> {
     let (w, h) = (img.width(), img.height());
     let alpha = img.color().has_alpha();
     let raw = if alpha {
@@ -43,13 +135,8 @@ pub(crate) fn webp(img: &DynamicImage, compression: Compression) -> Result<Vec<u
     } else {
         webp::Encoder::from_rgb(&raw, w, h)
     };
-    let (lossless, quality) = match compression {
-        Compression::Lossy => (false, 75.0),
-        Compression::Glossy => (false, 90.0),
-        Compression::Lossless => (true, 75.0),
-    };
     encoder
-        .encode_simple(lossless, quality)
+        .encode_simple(quality.is_none(), quality.unwrap_or(75.0))
         .map(|m| m.to_vec())
         .map_err(|e| Error::Bad(format!("cannot encode the WebP: {e:?}")))
 }

@@ -16,15 +16,19 @@
 //! checks that it decodes and is smaller (the agent's G6).
 
 mod convert;
+mod floor;
 mod jpeg;
 mod other;
 mod pixels;
 mod png;
 mod probe;
 mod quantize;
+mod score;
 
+pub use floor::{floor, GLOSSY_FLOOR, LOSSY_FLOOR};
 pub use pixels::psnr;
 pub use probe::Format;
+pub use score::{score, scoring_memory, Scorer};
 
 /// Images above this many pixels are refused by default (a 100 MP RGBA image already
 /// needs 400 MB decoded, and resizing needs a float copy of it).
@@ -33,12 +37,24 @@ pub const DEFAULT_MAX_PIXELS: u64 = 100_000_000;
 /// How hard to compress, as in the ShortPixel API.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Compression {
-    /// Visually lossless re-encoding (JPEG ≈ quality 78, PNG reduced to 256 colours).
+    /// The smallest file that still looks the same at a glance: every image meets
+    /// [`LOSSY_FLOOR`] (SSIMULACRA2).
     Lossy,
-    /// Higher quality lossy (JPEG ≈ quality 90, PNG reduced only when almost invisible).
+    /// The smallest file that looks the same on close inspection: [`GLOSSY_FLOOR`].
     Glossy,
     /// No decoded pixel changes.
     Lossless,
+}
+
+impl Compression {
+    /// The mode as the configuration spells it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Compression::Lossy => "lossy",
+            Compression::Glossy => "glossy",
+            Compression::Lossless => "lossless",
+        }
+    }
 }
 
 /// How a resize box applies; dimensions are never enlarged.
@@ -70,6 +86,12 @@ pub struct Options {
     /// Also produce an AVIF (needs the `avif` feature; without it a note says so).
     pub avif: bool,
     pub max_pixels: u64,
+    /// Skip the quality search and encode lossy/glossy at the fixed settings the floors
+    /// replaced (JPEG q78 / q90, WebP q75 / q90, PNG a 256-colour dithered palette when it
+    /// is smaller). Nothing is scored, so nothing is promised about the result's quality
+    /// beyond decoding: for callers that need real, smaller files fast (the API emulator),
+    /// never for a user's files.
+    pub fixed_settings: bool,
 }
 
 impl Default for Options {
@@ -81,6 +103,7 @@ impl Default for Options {
             webp: false,
             avif: false,
             max_pixels: DEFAULT_MAX_PIXELS,
+            fixed_settings: false,
         }
     }
 }
@@ -146,7 +169,7 @@ pub fn optimize(bytes: &[u8], opts: &Options) -> Result<Optimized, Error> {
 }
 
 /// Only the WebP that `convert = ["webp"]` would write (upright, resized), without
-/// optimizing the file itself.
+/// optimizing the file itself; [`Error::Skip`] when no WebP meets the mode's floor.
 pub fn to_webp(bytes: &[u8], opts: &Options) -> Result<Vec<u8>, Error> {
     let format = Format::sniff(bytes).ok_or_else(|| Error::Bad("not an image".into()))?;
     let (w, h) = probe::dimensions(bytes, format)?;
@@ -159,7 +182,13 @@ pub fn to_webp(bytes: &[u8], opts: &Options) -> Result<Vec<u8>, Error> {
         pixels::orient(&mut img, orientation);
     }
     let img = pixels::resize(&img, opts.resize).unwrap_or(img);
-    convert::webp(&img, opts.compression)
+    match convert::webp(&img, opts.compression, opts)? {
+        convert::Webp::Written(bytes) => Ok(bytes),
+        convert::Webp::Missed { score, quality } => Err(Error::Skip(format!(
+            "WebP not written: {}",
+            convert::Webp::missed(score, quality, opts.compression)
+        ))),
+    }
 }
 
 /// The dimensions a resize box gives an image of `dims` (never enlarging).

@@ -4,8 +4,9 @@
 //!   only if every decoded pixel is the same (or when resizing, which changes pixels by
 //!   definition).
 //! - WebP: animations and files with an ICC profile or EXIF/XMP are skipped (re-encoding
-//!   would drop them). Lossy WebP is re-encoded in lossy/glossy mode only; lossless WebP is
-//!   re-encoded losslessly at libwebp's highest effort.
+//!   would drop them). Lossy WebP is re-encoded in lossy/glossy mode only, at the mode's
+//!   floor, and kept as it is when no quality meets it; lossless WebP is re-encoded
+//!   losslessly (also in lossy/glossy mode when no lossy quality meets the floor).
 //! - TIFF and BMP: only resized (the formats' own compression is not worth a rewrite that
 //!   could lose tags, pages or colour spaces); otherwise skipped with the reason.
 
@@ -13,6 +14,7 @@ use std::io::Cursor;
 
 use image::{DynamicImage, ImageFormat};
 
+use crate::convert::Webp;
 use crate::{convert, pixels, probe, Compression, Error, Format, Optimized, Options};
 
 pub(crate) fn optimize(
@@ -87,8 +89,28 @@ fn webp(bytes: &[u8], resizing: bool, opts: &Options) -> Result<Optimized, Error
     } else {
         opts.compression
     };
-    let main = convert::webp(&img, mode)?;
-    if mode == Compression::Lossless && !resizing {
+    let mut notes = Vec::new();
+    let main = match convert::webp(&img, mode, opts)? {
+        Webp::Written(bytes) => bytes,
+        // A lossless source loses nothing by staying lossless.
+        Webp::Missed { score, quality } if lossless_source && !resizing => {
+            notes.push(format!(
+                "re-encoded losslessly: {}",
+                Webp::missed(score, quality, mode)
+            ));
+            match convert::webp(&img, Compression::Lossless, opts)? {
+                Webp::Written(bytes) => bytes,
+                Webp::Missed { .. } => unreachable!("lossless WebP has no floor"),
+            }
+        }
+        Webp::Missed { score, quality } => {
+            return Err(Error::Skip(format!(
+                "WebP kept as it is: {}",
+                Webp::missed(score, quality, mode)
+            )))
+        }
+    };
+    if (mode == Compression::Lossless || !notes.is_empty()) && !resizing {
         let again = probe::decode(&main, Format::Webp, opts.max_pixels)?;
         if again.to_rgba8() != original.to_rgba8() {
             return Err(Error::Skip(
@@ -100,7 +122,7 @@ fn webp(bytes: &[u8], resizing: bool, opts: &Options) -> Result<Optimized, Error
         webp: false,
         ..opts.clone()
     };
-    finish(main, &img, &opts, Vec::new())
+    finish(main, &img, &opts, notes)
 }
 
 fn finish(

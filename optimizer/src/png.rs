@@ -1,6 +1,9 @@
 //! PNG: lossless optimization with oxipng (library API), and for lossy/glossy a palette
-//! reduction ([`crate::quantize`]) used only when its PSNR clears the mode's bar; otherwise
-//! the file is optimized losslessly and a note says so.
+//! reduction ([`crate::quantize`]): the fewest colours (undithered before dithered) whose
+//! result still meets the mode's floor ([`crate::floor`], SSIMULACRA2 judged over black
+//! and over white). When no palette meets it, the file is optimized losslessly and a
+//! note says so; a palette that meets it is never passed over for a lossless result
+//! unless that is smaller.
 //!
 //! Kept: every chunk that affects display (ICC, sRGB, gamma, chromaticities, physical
 //! size, animation). EXIF and text chunks only with `keep_exif`. 16-bit images stay 16-bit
@@ -12,11 +15,23 @@ use std::io::Cursor;
 use image::{DynamicImage, ImageDecoder};
 use oxipng::{BitDepth, ColorType, IndexSet, RawImage, StripChunks, RGBA8};
 
-use crate::{convert, pixels, quantize, Compression, Error, Format, Optimized, Options};
+use crate::floor::{Outcome, Search};
+use crate::quantize::{Quantized, Reducer, VARIANTS};
+use crate::score::Scorer;
+use crate::{convert, floor, pixels, Compression, Error, Format, Optimized, Options};
 
-/// The lowest PSNR (dB) a colour-reduced image may have in each mode.
-const MIN_PSNR_LOSSY: f64 = 32.0;
-const MIN_PSNR_GLOSSY: f64 = 37.0;
+/// The palette search over [`VARIANTS`]: starts at 64 undithered colours (in a
+/// calibration run 12 of 15 of the bench's graphics that reached the lossy floor did so
+/// with 32 to 128 undithered colours), steps one variant per ~4 score points, and stops
+/// after 4 palettes.
+const PALETTE_SEARCH: Search = Search {
+    lo: 0,
+    hi: VARIANTS.len() as i32 - 1,
+    start: 2,
+    slope: 4.0,
+    resolution: 1,
+    max_probes: 4,
+};
 
 /// Ancillary chunks that change how an image looks: never stripped.
 const DISPLAY: [&[u8; 4]; 12] = [
@@ -71,29 +86,18 @@ pub(crate) fn optimize(bytes: &[u8], dims: (u32, u32), opts: &Options) -> Result
     );
     let exif = exif.filter(|_| opts.keep_exif);
     let mut raw = None;
-    if opts.compression != Compression::Lossless {
+    if let Some(target) = floor::floor(opts.compression) {
         if sixteen {
             notes.push("16-bit PNG optimized losslessly: it keeps its 16 bits".into());
-        } else if let Some(q) = quantize::quantize(&img.to_rgba8()) {
-            let bar = match opts.compression {
-                Compression::Glossy => MIN_PSNR_GLOSSY,
-                _ => MIN_PSNR_LOSSY,
+        } else if let Some(q) = reduce(&img, target, opts, &mut notes) {
+            let palette = q.palette.iter().map(|c| RGBA8::new(c[0], c[1], c[2], c[3]));
+            let color = ColorType::Indexed {
+                palette: palette.collect(),
             };
-            if q.psnr >= bar {
-                let palette = q.palette.iter().map(|c| RGBA8::new(c[0], c[1], c[2], c[3]));
-                let color = ColorType::Indexed {
-                    palette: palette.collect(),
-                };
-                raw = Some(
-                    RawImage::new(img.width(), img.height(), color, BitDepth::Eight, q.indices)
-                        .map_err(|e| Error::Bad(format!("cannot build the palette PNG: {e}")))?,
-                );
-            } else {
-                notes.push(format!(
-                    "lossy PNG fell back to lossless: 256 colours would lose too much ({:.1} dB, the bar is {bar} dB)",
-                    q.psnr
-                ));
-            }
+            raw = Some(
+                RawImage::new(img.width(), img.height(), color, BitDepth::Eight, q.indices)
+                    .map_err(|e| Error::Bad(format!("cannot build the palette PNG: {e}")))?,
+            );
         }
     }
     let full_colour = if resizing {
@@ -108,7 +112,7 @@ pub(crate) fn optimize(bytes: &[u8], dims: (u32, u32), opts: &Options) -> Result
             if reduced.len() < full_colour.len() {
                 reduced
             } else {
-                notes.push("lossy PNG: the 256-colour version was larger, kept full colour".into());
+                notes.push("lossy PNG: the palette version was larger, kept full colour".into());
                 full_colour
             }
         }
@@ -117,6 +121,47 @@ pub(crate) fn optimize(bytes: &[u8], dims: (u32, u32), opts: &Options) -> Result
     let mut out = Optimized::new(main, (img.width(), img.height()), notes);
     convert::extras(&img, opts, &mut out)?;
     Ok(out)
+}
+
+/// The smallest palette variant meeting `target` (the largest, unscored, with
+/// `fixed_settings`); `None` (with a note when it is a miss) when the image has few
+/// colours already or no palette meets the floor.
+fn reduce(
+    img: &DynamicImage,
+    target: f64,
+    opts: &Options,
+    notes: &mut Vec<String>,
+) -> Option<Quantized> {
+    let compression = opts.compression;
+    let rgba = img.to_rgba8();
+    let reducer = Reducer::new(&rgba)?;
+    if opts.fixed_settings {
+        let (colours, dither) = VARIANTS[VARIANTS.len() - 1];
+        return Some(reducer.reduce(colours, dither));
+    }
+    let scorer = Scorer::new(img);
+    let (w, h) = (img.width(), img.height());
+    let mut tried: Vec<Option<Quantized>> = VARIANTS.iter().map(|_| None).collect();
+    let outcome = PALETTE_SEARCH.run(target, |i| {
+        let (colours, dither) = VARIANTS[i as usize];
+        let q = reducer.reduce(colours, dither);
+        let score = scorer.score(&q.image(w, h));
+        tried[i as usize] = Some(q);
+        Ok::<_, std::convert::Infallible>((Vec::new(), score))
+    });
+    match outcome {
+        Ok(Outcome::Met(p)) => tried[p.setting as usize].take(),
+        Ok(Outcome::Missed(m)) => {
+            notes.push(format!(
+                "lossy PNG fell back to lossless: no palette meets the {} floor (SSIMULACRA2 {target}; best {:.1} with {} colours)",
+                compression.name(),
+                m.score,
+                VARIANTS[m.setting as usize].0
+            ));
+            None
+        }
+        Err(never) => match never {},
+    }
 }
 
 /// oxipng on the file as it is: pixels untouched.

@@ -78,5 +78,6 @@ fn options(s: &FolderSettings) -> codec::Options {
         webp: s.convert.contains(&Convert::Webp),
         avif: s.convert.contains(&Convert::Avif),
         max_pixels: MAX_PIXELS,
+        fixed_settings: false,
     }
 }

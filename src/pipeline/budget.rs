@@ -16,12 +16,21 @@ const BYTES_PER_PIXEL: u64 = 14;
 /// Fixed working memory per image (codec tables, buffers), on top of its pixels.
 const BASE: u64 = 16 << 20;
 
-/// What optimizing an image of `pixels` pixels held in a file of `file_size` bytes costs.
-pub fn cost(pixels: u64, file_size: u64) -> u64 {
+/// What optimizing a `width`×`height` image held in a file of `file_size` bytes costs;
+/// `scored` (lossy and glossy) adds what the optimizer's quality search holds: a copy of
+/// the pixels to score against, a decoded candidate and the scoring's rows.
+pub fn cost((width, height): (u32, u32), file_size: u64, scored: bool) -> u64 {
+    let pixels = u64::from(width) * u64::from(height);
+    let scoring = if scored {
+        shortpixel_optimizer::scoring_memory(width, height)
+    } else {
+        0
+    };
     pixels
         .saturating_mul(BYTES_PER_PIXEL)
         .saturating_add(file_size.saturating_mul(2))
         .saturating_add(BASE)
+        .saturating_add(scoring)
 }
 
 /// The default budget: a quarter of the machine's memory, at least 256 MiB (a 1 GB NAS then
@@ -146,6 +155,16 @@ mod tests {
     fn the_default_fits_a_small_nas() {
         let b = default_budget();
         assert!((256 << 20..=4 << 30).contains(&b), "{b}");
-        assert!(cost(64_000_000, 20_000_000) > 800 << 20);
+        let big = (8000, 8000);
+        assert!(cost(big, 20_000_000, false) > 800 << 20);
+        // The quality search keeps the pixels and a candidate (8 bytes a pixel) and the
+        // scoring's rows, which grow with the width only.
+        let search = cost(big, 20_000_000, true) - cost(big, 20_000_000, false);
+        assert!((488 << 20..=560 << 20).contains(&search), "{search}");
+        let wide = cost((16000, 4000), 0, true) - cost((16000, 4000), 0, false);
+        assert!(
+            wide > search,
+            "a wider image holds longer rows: {wide} vs {search}"
+        );
     }
 }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use super::apply::{self, read_original, verdict};
 use super::{budget, Ctx, Work};
-use crate::config::Convert;
+use crate::config::{Compression, Convert};
 use crate::content::Format;
 use crate::ledger::Outcome;
 use crate::optimize::local::{self, LocalError};
@@ -42,12 +42,12 @@ fn one(ctx: &Ctx, work: &Work) -> anyhow::Result<()> {
     let settings = &ctx.folder(work.folder).settings;
     // Admitted by its size in memory, read from the header; a header that cannot be read
     // is refused by the optimizer itself, at no cost.
-    let pixels =
-        verify::dimensions(&original, work.format).map_or(0, |(w, h)| u64::from(w) * u64::from(h));
-    let _memory = ctx
-        .shared
-        .memory
-        .take(budget::cost(pixels, original.len() as u64));
+    let dims = verify::dimensions(&original, work.format).unwrap_or((0, 0));
+    let _memory = ctx.shared.memory.take(budget::cost(
+        dims,
+        original.len() as u64,
+        settings.compression != Compression::Lossless,
+    ));
     // What the codecs log while they work is about this file.
     let about = work.files.first().map(|f| crate::logging::about(&f.path));
     let optimized = local::optimize(&original, work.format, settings);

@@ -9,9 +9,23 @@ use mozjpeg::{ColorSpace, Compress, Marker};
 
 use super::markers::Segment;
 
+/// How the colour (chroma) planes are sampled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Chroma {
+    /// 4:2:0, half resolution both ways: the smallest, right for photos.
+    Half,
+    /// 4:4:4, full resolution: for fine coloured detail 4:2:0 blurs.
+    Full,
+}
+
 /// Encodes 8-bit grey or RGB pixels (anything else is converted to RGB; alpha is dropped,
 /// as JPEG has none). `keep` segments (metadata, ICC chunks) are written as they are.
-pub fn encode(img: &DynamicImage, quality: f32, keep: &[Segment<'_>]) -> Result<Vec<u8>, String> {
+pub fn encode(
+    img: &DynamicImage,
+    quality: f32,
+    chroma: Chroma,
+    keep: &[Segment<'_>],
+) -> Result<Vec<u8>, String> {
     let (pixels, space) = match img {
         DynamicImage::ImageLuma8(g) => (g.as_raw().clone(), ColorSpace::JCS_GRAYSCALE),
         other => (other.to_rgb8().into_raw(), ColorSpace::JCS_RGB),
@@ -21,6 +35,9 @@ pub fn encode(img: &DynamicImage, quality: f32, keep: &[Segment<'_>]) -> Result<
         let mut c = Compress::new(space);
         c.set_size(w, h);
         c.set_quality(quality);
+        if chroma == Chroma::Full && space == ColorSpace::JCS_RGB {
+            c.set_chroma_sampling_pixel_sizes((1, 1), (1, 1));
+        }
         c.set_progressive_mode();
         c.set_optimize_coding(true);
         c.set_optimize_scans(true);

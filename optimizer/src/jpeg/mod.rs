@@ -4,26 +4,27 @@
 //!   kept; EXIF/XMP/IPTC/comments only with `keep_exif`. Without `keep_exif`, a photo whose
 //!   EXIF says "rotate" keeps a minimal EXIF holding only the orientation, because the
 //!   pixels are not turned and would otherwise show sideways.
-//! - lossy (≈ q78) / glossy (≈ q90): decoded, turned upright (unless the EXIF is kept, in
-//!   which case its orientation still applies), resized, and re-encoded with mozjpeg.
+//! - lossy / glossy: decoded, turned upright (unless the EXIF is kept, in which case its
+//!   orientation still applies), resized, and re-encoded with mozjpeg at the lowest
+//!   quality whose result still meets the mode's floor ([`lossy`]). When no quality does,
+//!   the file is re-packed losslessly instead (or, when resizing, skipped with the
+//!   reason): nothing below the floor is ever returned. With
+//!   [`crate::Options::fixed_settings`] the old fixed q78 / q90 instead, unscored.
 //! - CMYK/YCCK files are only re-packed: re-encoding them through RGB would change their
 //!   colours. 12-bit files are left alone.
 
 pub(crate) mod encode;
+mod lossy;
 pub(crate) mod markers;
 mod repack;
 
-use crate::{convert, pixels, probe, Compression, Error, Format, Optimized, Options};
+use crate::{convert, floor, pixels, probe, Compression, Error, Format, Optimized, Options};
+use encode::Chroma;
 use markers::{Info, Segment, APP1};
 
-pub(crate) fn quality(c: Compression) -> f32 {
-    match c {
-        Compression::Lossy => 78.0,
-        Compression::Glossy => 90.0,
-        // Only used when a resize forces a re-encode.
-        Compression::Lossless => 95.0,
-    }
-}
+/// The quality a lossless-mode resize is encoded at: the resize changes pixels anyway, and
+/// lossless promises no more than the best a JPEG re-encode keeps.
+const RESIZE_QUALITY_LOSSLESS: f32 = 95.0;
 
 pub(crate) fn optimize(bytes: &[u8], opts: &Options) -> Result<Optimized, Error> {
     let info = markers::parse(bytes).map_err(Error::Bad)?;
@@ -99,21 +100,51 @@ fn reencode(
     // The source's ICC chunks as they are (mozjpeg's own ICC writer numbers them from 0,
     // which readers reject).
     keep.extend(info.icc_segments());
-    let mut main = encode::encode(&img, quality(opts.compression), &keep)
-        .map_err(|e| Error::Bad(format!("cannot encode the JPEG: {e}")))?;
     let mut notes = notes;
-    let mut dims = (img.width(), img.height());
-    if main.len() * 4 > bytes.len() * 3 && !was_resized {
-        // Re-encoding saved under a quarter: the file is already compressed about as hard
-        // as this mode would. The lossless re-pack may then be smaller still, and it
-        // changes no pixel.
+    let upright = (img.width(), img.height());
+    let (mut main, mut dims, repackable) = match floor::floor(opts.compression) {
+        None => (
+            encode::encode(&img, RESIZE_QUALITY_LOSSLESS, Chroma::Half, &keep)
+                .map_err(|e| Error::Bad(format!("cannot encode the JPEG: {e}")))?,
+            upright,
+            false,
+        ),
+        Some(_) if opts.fixed_settings => {
+            let quality = floor::fixed_jpeg_quality(opts.compression).unwrap_or(90.0);
+            let bytes = encode::encode(&img, quality, Chroma::Half, &keep)
+                .map_err(|e| Error::Bad(format!("cannot encode the JPEG: {e}")))?;
+            (bytes, upright, !was_resized)
+        }
+        Some(target) => {
+            let found = lossy::at_floor(&img, target, &keep, opts.max_pixels)?;
+            let missed = format!(
+                "no JPEG quality meets the {} floor (SSIMULACRA2 {target}; best {:.1} at quality {})",
+                opts.compression.name(),
+                found.score,
+                found.quality
+            );
+            if found.met {
+                (found.bytes, upright, !was_resized)
+            } else if was_resized {
+                return Err(Error::Skip(format!("resized JPEG not written: {missed}")));
+            } else {
+                notes.push(format!("re-packed losslessly: {missed}"));
+                let packed = repacked(bytes, info, opts.keep_exif, &mut notes)?;
+                (packed, (info.width, info.height), false)
+            }
+        }
+    };
+    if repackable && main.len() * 4 > bytes.len() * 3 {
+        // Re-encoding at the floor saved under a quarter: the file is already compressed
+        // about as hard as this mode would. The lossless re-pack may then be smaller
+        // still, and it changes no pixel.
         let mut repack_notes = Vec::new();
         let packed = repacked(bytes, info, opts.keep_exif, &mut repack_notes)?;
         if packed.len() < main.len() {
             main = packed;
             // Unturned: a rotated photo keeps its orientation tag instead.
             dims = (info.width, info.height);
-            notes.push("re-packed losslessly: smaller than re-encoding at this quality".into());
+            notes.push("re-packed losslessly: smaller than re-encoding at the floor".into());
             notes.extend(repack_notes);
         }
     }
