@@ -538,11 +538,9 @@ fn every_code_on_a_long_poll_has_its_reaction_and_only_a_lost_job_is_uploaded_ag
         "{}",
         log_summary(&emu)
     );
-    assert!(
-        polls.iter().any(|p| p.urls.len() > 1),
-        "the jobs were never asked about together:\n{}",
-        log_summary(&emu)
-    );
+    // Whether these five happen to be asked about together depends on how close in time
+    // their uploads were answered (a loaded machine spreads them out); that jobs due
+    // together go in one poll is `pending::g4_jobs_left_pending_are_asked_about_together_in_one_poll`.
     assert!(
         polls
             .iter()

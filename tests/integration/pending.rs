@@ -167,3 +167,45 @@ fn g4_pending_jobs_of_a_whole_batch_all_complete() {
     }
     assert_eq!(env.status().total("optimized"), 6);
 }
+
+/// Jobs due at the same moment share one poll (many OriginalURLs per request), so waiting
+/// for a thousand results costs a handful of requests, not a thousand. Jobs a first run left
+/// pending are all due when the next run starts: whatever the machine's load, they must be
+/// asked about together.
+#[test]
+fn g4_jobs_left_pending_are_asked_about_together_in_one_poll() {
+    let emu = Emulator::start_with_key(KEY, 1000);
+    emu.pending_polls(2);
+    let env = TestEnv::new();
+    let patient = Config::emulator(&emu);
+    env.configure(
+        &patient
+            .clone()
+            .net("pending_wait_secs", "1")
+            .net("poll_interval_ms", "5000"),
+    );
+    let files: Vec<_> = (0..5)
+        .map(|i| env.add_jpeg(&format!("{i}.jpg"), 100, 80, 70 + i))
+        .collect();
+    env.run_once().expect_code(0);
+    let status = env.status();
+    assert_eq!(status.total("pending"), 5, "precondition: {status}");
+    let before = emu.requests().len();
+
+    env.configure(&patient);
+    env.run_once().expect_code(0);
+
+    let requests = emu.requests();
+    let polls: Vec<_> = requests[before..]
+        .iter()
+        .filter(|r| r.endpoint == Endpoint::Poll)
+        .collect();
+    assert_eq!(
+        polls.first().map(|p| p.urls.len()),
+        Some(5),
+        "the first poll of the second run asks about every pending job:\n{}",
+        log_summary(&emu)
+    );
+    assert_eq!(emu.uploads(), 5, "{}", log_summary(&emu));
+    assert_eq!(env.status().total("optimized"), files.len() as u64);
+}
