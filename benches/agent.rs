@@ -290,17 +290,7 @@ impl Tree {
 
 fn rescan_vs_find(tree: &Tree) -> Row {
     let photos = tree.root().join("photos");
-    let walk = || {
-        let t0 = Instant::now();
-        let out = Command::new("find")
-            .arg(&photos)
-            .args(["-printf", "%s %T@\n"])
-            .stdout(Stdio::null())
-            .status()
-            .unwrap();
-        assert!(out.success());
-        t0.elapsed().as_secs_f64()
-    };
+    let walk = || find_walk(&photos);
     let rescan = || {
         let t0 = Instant::now();
         let out = agent(tree.root(), &["run", "--once"], "info");
@@ -898,6 +888,21 @@ fn status_kib(pid: u32, field: &str) -> u64 {
         .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         .unwrap_or(0)
+}
+
+/// Seconds `find -printf '%s %T@\n'` takes over `dir`: the floor of any walk that stats
+/// every file.
+fn find_walk(dir: &Path) -> f64 {
+    let t0 = Instant::now();
+    let ok = Command::new("find")
+        .arg(dir)
+        .args(["-printf", "%s %T@\n"])
+        .stdout(Stdio::null())
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "find failed");
+    t0.elapsed().as_secs_f64()
 }
 
 /// Folders at or below `dir`, itself included.

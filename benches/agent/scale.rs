@@ -164,18 +164,7 @@ pub fn scale(files: usize) -> Vec<Row> {
     });
 
     // Restart rescan against find.
-    let walk = || {
-        let t0 = Instant::now();
-        let ok = Command::new("find")
-            .arg(&photos)
-            .args(["-printf", "%s %T@\n"])
-            .stdout(Stdio::null())
-            .status()
-            .unwrap()
-            .success();
-        assert!(ok);
-        t0.elapsed().as_secs_f64()
-    };
+    let walk = || super::find_walk(&photos);
     let rescan = || {
         let mut cmd = Command::new(BIN);
         cmd.arg("--config")

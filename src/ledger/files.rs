@@ -142,6 +142,36 @@ const MAY_NEED_WORK: &str =
 pub(crate) const PAGE: &str =
     "path > ?4 AND path >= ?1 AND path < ?3 AND (path = ?1 OR path >= ?2)";
 
+/// Writes a whole row. An upsert, never INSERT OR REPLACE: the totals' triggers must see
+/// the old row go.
+const UPSERT: &str = "INSERT INTO files (path, folder, size, mtime_ns, inode, hash, format, state,
+                        reason, orig_hash, orig_size, opt_size, updated)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
+     ON CONFLICT(path) DO UPDATE SET folder = excluded.folder, size = excluded.size,
+        mtime_ns = excluded.mtime_ns, inode = excluded.inode, hash = excluded.hash,
+        format = excluded.format, state = excluded.state, reason = excluded.reason,
+        orig_hash = excluded.orig_hash, orig_size = excluded.orig_size,
+        opt_size = excluded.opt_size, updated = excluded.updated";
+
+fn upsert(stmt: &mut rusqlite::Statement<'_>, r: &FileRow, t: i64) -> Result<()> {
+    stmt.execute(params![
+        bytes(&r.path),
+        bytes(&r.folder),
+        r.stat.size as i64,
+        r.stat.mtime_ns,
+        r.stat.inode as i64,
+        r.hash,
+        r.format,
+        r.state.as_str(),
+        r.reason,
+        r.orig_hash,
+        r.orig_size.map(|v| v as i64),
+        r.opt_size.map(|v| v as i64),
+        t
+    ])?;
+    Ok(())
+}
+
 impl Ledger {
     pub fn file(&self, path: &Path) -> Result<Option<FileRow>> {
         // Cached: the scan asks once per changed file, the pipeline once per file it applies.
@@ -251,74 +281,26 @@ impl Ledger {
         Ok(())
     }
 
-    /// Writes a batch of scanned rows in one transaction.
     /// Writes `rows` in one transaction. Takes `&self` so that a scan can record a chunk
     /// of what it hashed while its ordered reads of the same connection are under way.
     pub fn upsert_files(&self, rows: &[FileRow]) -> Result<()> {
         let tx = self.conn.unchecked_transaction()?;
         {
-            let mut stmt = tx.prepare_cached(
-                "INSERT INTO files (path, folder, size, mtime_ns, inode, hash, format, state, reason,
-                                    orig_hash, orig_size, opt_size, updated)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
-                 ON CONFLICT(path) DO UPDATE SET folder = excluded.folder, size = excluded.size,
-                    mtime_ns = excluded.mtime_ns, inode = excluded.inode, hash = excluded.hash,
-                    format = excluded.format, state = excluded.state, reason = excluded.reason,
-                    orig_hash = excluded.orig_hash, orig_size = excluded.orig_size,
-                    opt_size = excluded.opt_size, updated = excluded.updated",
-            )?;
+            let mut stmt = tx.prepare_cached(UPSERT)?;
             let t = now();
             for r in rows {
-                stmt.execute(params![
-                    bytes(&r.path),
-                    bytes(&r.folder),
-                    r.stat.size as i64,
-                    r.stat.mtime_ns,
-                    r.stat.inode as i64,
-                    r.hash,
-                    r.format,
-                    r.state.as_str(),
-                    r.reason,
-                    r.orig_hash,
-                    r.orig_size.map(|v| v as i64),
-                    r.opt_size.map(|v| v as i64),
-                    t
-                ])?;
+                upsert(&mut stmt, r, t)?;
             }
         }
         tx.commit()?;
         Ok(())
     }
 
-    /// Tracks a file the agent just brought back (a deleted file restored).
+    /// Tracks a file the agent just brought back (a deleted file restored). Inside the
+    /// caller's transaction, if any (a rebuild replays many).
     pub fn track_restored(&self, r: &FileRow) -> Result<()> {
-        self.conn.execute(
-            // An upsert, not INSERT OR REPLACE: the totals' triggers must see the old row go.
-            "INSERT INTO files (path, folder, size, mtime_ns, inode, hash, format, state,
-                                reason, orig_hash, orig_size, opt_size, updated)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
-             ON CONFLICT(path) DO UPDATE SET folder = excluded.folder, size = excluded.size,
-                mtime_ns = excluded.mtime_ns, inode = excluded.inode, hash = excluded.hash,
-                format = excluded.format, state = excluded.state, reason = excluded.reason,
-                orig_hash = excluded.orig_hash, orig_size = excluded.orig_size,
-                opt_size = excluded.opt_size, updated = excluded.updated",
-            params![
-                bytes(&r.path),
-                bytes(&r.folder),
-                r.stat.size as i64,
-                r.stat.mtime_ns,
-                r.stat.inode as i64,
-                r.hash,
-                r.format,
-                r.state.as_str(),
-                r.reason,
-                r.orig_hash,
-                r.orig_size.map(|v| v as i64),
-                r.opt_size.map(|v| v as i64),
-                now()
-            ],
-        )?;
-        Ok(())
+        let mut stmt = self.conn.prepare_cached(UPSERT)?;
+        upsert(&mut stmt, r, now())
     }
 
     /// Forgets files that are gone, in one transaction; returns their last rows. A file
