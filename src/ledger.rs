@@ -137,6 +137,36 @@ impl State {
     }
 }
 
+/// The triggers that keep `totals` up to date with `files` (migration 5; made again by
+/// migration 6, whose table rebuild drops them).
+macro_rules! totals_triggers {
+    () => {
+        r#"
+CREATE TRIGGER files_totals_insert AFTER INSERT ON files BEGIN
+    INSERT INTO totals (folder, state, files, orig, opt)
+        VALUES (NEW.folder, NEW.state, 1, COALESCE(NEW.orig_size, 0), COALESCE(NEW.opt_size, 0))
+        ON CONFLICT (folder, state) DO UPDATE SET files = files + 1,
+            orig = orig + excluded.orig, opt = opt + excluded.opt;
+END;
+CREATE TRIGGER files_totals_delete AFTER DELETE ON files BEGIN
+    UPDATE totals SET files = files - 1, orig = orig - COALESCE(OLD.orig_size, 0),
+        opt = opt - COALESCE(OLD.opt_size, 0)
+        WHERE folder = OLD.folder AND state = OLD.state;
+END;
+CREATE TRIGGER files_totals_update AFTER UPDATE OF folder, state, orig_size, opt_size ON files
+BEGIN
+    UPDATE totals SET files = files - 1, orig = orig - COALESCE(OLD.orig_size, 0),
+        opt = opt - COALESCE(OLD.opt_size, 0)
+        WHERE folder = OLD.folder AND state = OLD.state;
+    INSERT INTO totals (folder, state, files, orig, opt)
+        VALUES (NEW.folder, NEW.state, 1, COALESCE(NEW.orig_size, 0), COALESCE(NEW.opt_size, 0))
+        ON CONFLICT (folder, state) DO UPDATE SET files = files + 1,
+            orig = orig + excluded.orig, opt = opt + excluded.opt;
+END;
+"#
+    };
+}
+
 /// Schema steps, oldest first. Append only: never edit a step that has shipped.
 const MIGRATIONS: &[&str] = &[
     r#"
@@ -257,7 +287,8 @@ CREATE INDEX deleted_orig ON deleted(orig_hash);
     // attention (failed, skipped, waiting) are found by an index on the state. The index
     // on `folder` served no query. (Rows are never written with INSERT OR REPLACE, whose
     // implicit delete fires no trigger.)
-    r#"
+    concat!(
+        r#"
 DROP INDEX files_folder;
 CREATE INDEX files_state ON files(state);
 CREATE TABLE totals (
@@ -271,33 +302,15 @@ CREATE TABLE totals (
 INSERT INTO totals
     SELECT folder, state, COUNT(*), COALESCE(SUM(orig_size), 0), COALESCE(SUM(opt_size), 0)
     FROM files GROUP BY folder, state;
-CREATE TRIGGER files_totals_insert AFTER INSERT ON files BEGIN
-    INSERT INTO totals (folder, state, files, orig, opt)
-        VALUES (NEW.folder, NEW.state, 1, COALESCE(NEW.orig_size, 0), COALESCE(NEW.opt_size, 0))
-        ON CONFLICT (folder, state) DO UPDATE SET files = files + 1,
-            orig = orig + excluded.orig, opt = opt + excluded.opt;
-END;
-CREATE TRIGGER files_totals_delete AFTER DELETE ON files BEGIN
-    UPDATE totals SET files = files - 1, orig = orig - COALESCE(OLD.orig_size, 0),
-        opt = opt - COALESCE(OLD.opt_size, 0)
-        WHERE folder = OLD.folder AND state = OLD.state;
-END;
-CREATE TRIGGER files_totals_update AFTER UPDATE OF folder, state, orig_size, opt_size ON files
-BEGIN
-    UPDATE totals SET files = files - 1, orig = orig - COALESCE(OLD.orig_size, 0),
-        opt = opt - COALESCE(OLD.opt_size, 0)
-        WHERE folder = OLD.folder AND state = OLD.state;
-    INSERT INTO totals (folder, state, files, orig, opt)
-        VALUES (NEW.folder, NEW.state, 1, COALESCE(NEW.orig_size, 0), COALESCE(NEW.opt_size, 0))
-        ON CONFLICT (folder, state) DO UPDATE SET files = files + 1,
-            orig = orig + excluded.orig, opt = opt + excluded.opt;
-END;
 "#,
+        totals_triggers!()
+    ),
     // 6: the restart rescan reads every tracked row in path order. In a rowid table that
     // is a walk of the path index plus a lookup of each row in the table; clustered on the
     // path (WITHOUT ROWID), it is one ordered walk. Dropping the old table dropped its
     // triggers: they are made again, unchanged.
-    r#"
+    concat!(
+        r#"
 CREATE TABLE files_v6 (
     path      BLOB PRIMARY KEY,
     folder    BLOB NOT NULL,
@@ -321,28 +334,9 @@ DROP TABLE files;
 ALTER TABLE files_v6 RENAME TO files;
 CREATE INDEX files_hash ON files(hash);
 CREATE INDEX files_state ON files(state);
-CREATE TRIGGER files_totals_insert AFTER INSERT ON files BEGIN
-    INSERT INTO totals (folder, state, files, orig, opt)
-        VALUES (NEW.folder, NEW.state, 1, COALESCE(NEW.orig_size, 0), COALESCE(NEW.opt_size, 0))
-        ON CONFLICT (folder, state) DO UPDATE SET files = files + 1,
-            orig = orig + excluded.orig, opt = opt + excluded.opt;
-END;
-CREATE TRIGGER files_totals_delete AFTER DELETE ON files BEGIN
-    UPDATE totals SET files = files - 1, orig = orig - COALESCE(OLD.orig_size, 0),
-        opt = opt - COALESCE(OLD.opt_size, 0)
-        WHERE folder = OLD.folder AND state = OLD.state;
-END;
-CREATE TRIGGER files_totals_update AFTER UPDATE OF folder, state, orig_size, opt_size ON files
-BEGIN
-    UPDATE totals SET files = files - 1, orig = orig - COALESCE(OLD.orig_size, 0),
-        opt = opt - COALESCE(OLD.opt_size, 0)
-        WHERE folder = OLD.folder AND state = OLD.state;
-    INSERT INTO totals (folder, state, files, orig, opt)
-        VALUES (NEW.folder, NEW.state, 1, COALESCE(NEW.orig_size, 0), COALESCE(NEW.opt_size, 0))
-        ON CONFLICT (folder, state) DO UPDATE SET files = files + 1,
-            orig = orig + excluded.orig, opt = opt + excluded.opt;
-END;
 "#,
+        totals_triggers!()
+    ),
     // 7: the saving over time, for the dashboard's chart: one row per folder each time a
     // batch changes its optimized totals, at most one a minute (see `ledger::history`).
     r#"
