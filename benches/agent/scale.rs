@@ -76,15 +76,26 @@ fn run_measured(mut cmd: Command) -> (std::process::ExitStatus, f64, f64) {
     (exit, usage.ru_maxrss as f64 / 1024.0, secs)
 }
 
-fn first_pass(root: &Path) -> (f64, f64) {
+/// `run --once` on the tree at `root`, which must succeed: (peak RSS in MB, seconds).
+fn run_once_measured(root: &Path) -> (f64, f64) {
     let mut cmd = Command::new(BIN);
     cmd.arg("--config")
         .arg(root.join("config.toml"))
         .args(["run", "--once"])
         .env("SHORTPIXEL_AGENT_LOG", "warn");
     let (exit, rss, secs) = run_measured(cmd);
-    assert!(exit.success(), "first pass failed in {}", root.display());
+    assert!(exit.success(), "run --once failed in {}", root.display());
     (rss, secs)
+}
+
+/// `a` and `b` run alternately `n` times: the median seconds of each.
+fn alternating(n: usize, mut a: impl FnMut() -> f64, mut b: impl FnMut() -> f64) -> (f64, f64) {
+    let (mut xs, mut ys) = (Vec::new(), Vec::new());
+    for _ in 0..n {
+        xs.push(a());
+        ys.push(b());
+    }
+    (super::median(&mut xs), super::median(&mut ys))
 }
 
 /// A fresh tree of `files` images with its config (built-in optimizer, lossless).
@@ -108,14 +119,14 @@ pub fn scale(files: usize) -> Vec<Row> {
     // Memory: the same first pass over a tenth of the files and over all of them.
     println!("scale: {small} files, first pass (run --once)");
     let (small_dir, _) = setup(small, &image);
-    let (rss_small, _) = first_pass(small_dir.path());
+    let (rss_small, _) = run_once_measured(small_dir.path());
     drop(small_dir);
     println!("scale: writing {files} files");
     let (dir, folders) = setup(files, &image);
     let root = dir.path();
     let photos = root.join("photos");
     println!("scale: {files} files in {folders} folders, first pass (run --once)");
-    let (rss, secs) = first_pass(root);
+    let (rss, secs) = run_once_measured(root);
     rows.push(Row {
         scenario: format!("first pass, {files} files: peak RSS of run --once"),
         agent: format!("{rss:.0} MB"),
@@ -165,25 +176,14 @@ pub fn scale(files: usize) -> Vec<Row> {
 
     // Restart rescan against find.
     let walk = || super::find_walk(&photos);
-    let rescan = || {
-        let mut cmd = Command::new(BIN);
-        cmd.arg("--config")
-            .arg(root.join("config.toml"))
-            .args(["run", "--once"])
-            .env("SHORTPIXEL_AGENT_LOG", "warn");
-        let (exit, rss, secs) = run_measured(cmd);
-        assert!(exit.success());
-        (secs, rss)
-    };
     walk();
-    let (mut a, mut b, mut r) = (Vec::new(), Vec::new(), 0f64);
-    for _ in 0..3 {
-        let (s, rss) = rescan();
-        a.push(s);
+    let mut r = 0f64;
+    let rescan = || {
+        let (rss, secs) = run_once_measured(root);
         r = r.max(rss);
-        b.push(walk());
-    }
-    let (a, b) = (super::median(&mut a), super::median(&mut b));
+        secs
+    };
+    let (a, b) = alternating(3, rescan, walk);
     rows.push(Row {
         scenario: format!("restart rescan, {files} unchanged files"),
         agent: format!("run --once {:.2} s, peak RSS {r:.0} MB", a),
@@ -211,12 +211,7 @@ pub fn scale(files: usize) -> Vec<Row> {
         assert_eq!(n as usize, files);
         t0.elapsed().as_secs_f64()
     };
-    let (mut s, mut c) = (Vec::new(), Vec::new());
-    for _ in 0..3 {
-        s.push(status());
-        c.push(count());
-    }
-    let (s, c) = (super::median(&mut s), super::median(&mut c));
+    let (s, c) = alternating(3, status, count);
     rows.push(Row {
         scenario: format!("status --json, {files}-file ledger"),
         agent: format!("{:.2} s", s),
@@ -237,15 +232,7 @@ pub fn scale(files: usize) -> Vec<Row> {
 /// The daemon's first pass (peak RSS), what its watches need against the limit, and its
 /// CPU once idle.
 fn daemon(root: &Path, files: usize, folders: usize) -> Vec<Row> {
-    let mut child = Command::new(BIN)
-        .arg("--config")
-        .arg(root.join("config.toml"))
-        .arg("run")
-        .env("SHORTPIXEL_AGENT_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start the daemon");
+    let mut child = super::spawn(root);
     let t0 = Instant::now();
     super::wait_idle(root, files, &mut child);
     let secs = t0.elapsed().as_secs_f64();
