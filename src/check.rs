@@ -65,7 +65,28 @@ pub fn local(config: &Config) -> Vec<Finding> {
     if let Some(f) = avif(config) {
         out.push(f);
     }
+    out.extend(limits(config));
     out
+}
+
+/// `[limits]`, one line each that is set, with this month's credits from the ledger.
+fn limits(config: &Config) -> Vec<Finding> {
+    let ledger = crate::ledger::Ledger::open_read_only(&config.ledger)
+        .ok()
+        .flatten();
+    let uploads = config.backend == crate::config::BackendKind::Shortpixel;
+    let now = crate::clock::now();
+    match crate::limits::report(&config.limits, ledger.as_ref(), uploads, &now) {
+        Ok(r) => crate::limits::lines(&r)
+            .into_iter()
+            .map(|line| Finding::new(Level::Ok, "limits", line))
+            .collect(),
+        Err(e) => vec![Finding::new(
+            Level::Warning,
+            "limits",
+            format!("cannot read this month's credits from the ledger: {e:#}"),
+        )],
+    }
 }
 
 /// The API key, asked to api-status; or which optimizer runs without one.

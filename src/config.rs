@@ -263,6 +263,8 @@ pub struct Config {
     pub folders: Vec<Folder>,
     /// `[dashboard]`: the page and API the daemon serves, if configured.
     pub dashboard: Option<Dashboard>,
+    /// `[limits]`: the monthly credit budget, quiet hours, the upload bandwidth.
+    pub limits: Limits,
 }
 
 /// The smallest saving worth replacing a file for, when the config does not say (percent).
@@ -296,6 +298,7 @@ pub struct Missing {
 }
 
 pub mod dashboard;
+pub mod limits;
 mod places;
 mod public_url;
 mod raw;
@@ -303,6 +306,7 @@ pub mod starter;
 mod validate;
 
 pub use dashboard::Dashboard;
+pub use limits::{Limits, QuietHours};
 pub use public_url::PublicUrl;
 pub use raw::load_str;
 

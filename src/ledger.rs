@@ -19,6 +19,7 @@ use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 
 mod backups;
 mod compact;
+mod credits;
 mod deleted;
 mod files;
 mod history;
@@ -347,6 +348,14 @@ CREATE TABLE history (
     orig   INTEGER NOT NULL,
     opt    INTEGER NOT NULL,
     PRIMARY KEY (folder, at)
+) WITHOUT ROWID;
+"#,
+    // 8: the credits this agent caused per local calendar month ("2026-11"), for the
+    // monthly budget (see `ledger::credits`).
+    r#"
+CREATE TABLE credits_used (
+    month   TEXT PRIMARY KEY,
+    credits INTEGER NOT NULL
 ) WITHOUT ROWID;
 "#,
 ];

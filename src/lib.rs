@@ -5,12 +5,14 @@
 pub mod backup;
 pub mod check;
 pub mod cli;
+pub mod clock;
 pub mod commands;
 pub mod config;
 pub mod content;
 pub mod daemon;
 pub mod dashboard;
 pub mod ledger;
+pub mod limits;
 pub mod lock;
 pub mod logging;
 pub mod names;

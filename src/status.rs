@@ -27,6 +27,9 @@ pub struct Report {
     pub skipped_files: Vec<Failure>,
     /// Originals in the backup store, and those pruned.
     pub backups: BackupTotals,
+    /// `[limits]`: the monthly budget and this month's use, quiet hours, the upload limit,
+    /// and the files they hold.
+    pub limits: crate::limits::Report,
 }
 
 #[derive(Debug, Serialize)]
@@ -38,7 +41,8 @@ pub struct Daemon {
     /// Files being uploaded or waiting for ShortPixel's result.
     pub in_flight: u64,
     /// What the daemon is doing (`watching`, `scanning`, `optimizing`, `paused`,
-    /// `out_of_credits`); known only to the daemon itself, so only its dashboard says it.
+    /// `out_of_credits`, `budget_reached`, `quiet_hours`); known only to the daemon itself,
+    /// so only its dashboard says it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub state: Option<&'static str>,
     /// When the daemon last scanned every folder without error (seconds since the epoch).
@@ -87,6 +91,14 @@ pub fn report(
         Some(l) => l.backup_totals()?,
         None => BackupTotals::default(),
     };
+    let uploads = config.backend == crate::config::BackendKind::Shortpixel;
+    let limits = crate::limits::report(&config.limits, ledger, uploads, &crate::clock::now())?;
+    // The daemon's own state, unless a pause or the credits say more: what the limits hold.
+    if let (Some(state), Some(held)) = (daemon.state, limits.in_effect) {
+        if !matches!(state, "paused" | "out_of_credits") {
+            daemon.state = Some(held);
+        }
+    }
     let mut totals = FolderSummary::default();
     let folders: Vec<FolderReport> = config
         .folders
@@ -130,6 +142,7 @@ pub fn report(
             .map(|(path, reason)| Failure { path, reason })
             .collect(),
         backups,
+        limits,
     })
 }
 
@@ -163,6 +176,12 @@ pub fn render(r: &Report) -> String {
             );
         }
         None => {}
+    }
+    for line in crate::limits::lines(&r.limits) {
+        let _ = writeln!(out, "limits:   {line}");
+    }
+    for h in &r.limits.held {
+        let _ = writeln!(out, "          {} file(s) {}", h.files, h.reason);
     }
     let b = &r.backups;
     if b.files + b.pruned > 0 {

@@ -191,10 +191,17 @@ fn summarize(t: &Tally, fatal: Option<crate::pipeline::Fatal>) -> i32 {
     let get = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Relaxed);
     // Files planned but never counted were not sent: a stop, an invalid key, no credits.
     let left = get(&t.planned).saturating_sub(t.files_done());
-    let queued = match left {
+    let held = get(&t.held).min(left);
+    let mut queued = match left - held {
         0 => String::new(),
         n => format!("; {n} not sent, still queued for the next run"),
     };
+    if held > 0 {
+        queued.push_str(&format!(
+            "; {held} held by [limits], queued until they allow (`{}` says why)",
+            hint::command("status")
+        ));
+    }
     if let Some(peak) = peak_memory() {
         tracing::debug!("peak memory: {} MiB", peak >> 20);
     }

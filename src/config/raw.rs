@@ -32,6 +32,7 @@ pub(super) struct RawConfig {
     pub min_saving: Option<f64>,
     pub network: Option<RawNetwork>,
     pub dashboard: Option<super::dashboard::RawDashboard>,
+    pub limits: Option<super::limits::RawLimits>,
     #[serde(default)]
     pub folder: Vec<RawFolder>,
 }
@@ -98,6 +99,7 @@ pub fn load_str(file: &Path, text: &str, env_key: Option<String>) -> Result<Conf
         .map_or_else(|| data.join("backups"), |p| resolve(&p));
     let min_saving = validate::min_saving(&errors, "min_saving", raw.min_saving)?;
     let dashboard = super::dashboard::validate(raw.dashboard, &resolve, &|k, m| errors.at(k, m))?;
+    let limits = super::limits::validate(raw.limits, &|k, m| errors.at(k, m))?;
     let watching = Watching {
         settle: validate::seconds(&errors, "settle", raw.settle, 3.0, 0.0)?,
         rescan_interval: validate::seconds(
@@ -169,6 +171,7 @@ pub fn load_str(file: &Path, text: &str, env_key: Option<String>) -> Result<Conf
         watching,
         folders,
         dashboard,
+        limits,
     })
 }
 
@@ -198,6 +201,7 @@ const KEYS: &[&str] = &[
     "min_saving",
     "network",
     "dashboard",
+    "limits",
     "folder",
 ];
 

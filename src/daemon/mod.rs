@@ -12,6 +12,9 @@
 //! - **finished batches**: deferred paths go back to the settler; pending results schedule
 //!   a re-poll; a batch's [`Fatal`] is matched on: an invalid key or a failing ledger stops
 //!   the daemon (exit 1), credits that do not come back pause it until the next reconcile.
+//!   Files a batch left held by `[limits]` (quiet hours, the monthly budget) are taken up by
+//!   a reconcile when the hold lifts by itself (the window's end, a local midnight) or when
+//!   a reload changes the limits.
 //!
 //! Batches run side by side (at most `concurrency` for changes, one reconcile at a time);
 //! the pipeline's claims keep two batches from paying for the same content (G4).
@@ -361,6 +364,9 @@ impl Daemon {
             let at = Instant::now() + self.config.network.poll_interval;
             self.repoll_at = Some(self.repoll_at.map_or(at, |t| t.min(at)));
         }
+        if Tally::get(&ctx.tally.held) > 0 {
+            self.when_limits_lift();
+        }
         match end {
             Ok(end) => {
                 if kind == Some(Kind::Reconcile) {
@@ -422,6 +428,12 @@ impl Daemon {
                 if listen(&new) != listen(&self.config) {
                     tracing::warn!("the dashboard's address changed: restart the agent to move it (the token and host names changed at once)");
                 }
+                if new.limits != self.config.limits {
+                    tracing::info!("the limits changed: looking again at the files they held");
+                    for f in &new.folders {
+                        self.want_reconcile.insert(f.path.clone());
+                    }
+                }
                 self.config = Arc::new(new);
                 self.control.set_config(self.config.clone());
                 self.settler.set_window(settle_window(&self.config));
@@ -435,6 +447,25 @@ impl Daemon {
                 tracing::info!("reloaded {}", self.config.file.display());
             }
             Err(e) => tracing::error!("{e}; keeping the previous config"),
+        }
+    }
+
+    /// Schedules a reconcile for when the limits that held files lift by themselves.
+    fn when_limits_lift(&mut self) {
+        let now = crate::clock::now();
+        let limits = &self.config.limits;
+        let hold = crate::limits::uploads(limits, &self.shared.limits.spend, &now)
+            .err()
+            .or_else(|| crate::limits::local(limits, &now));
+        let lifts = match &hold {
+            Some(h) => h.lifts_in(&now),
+            // Lifted already (a window just ended): look again soon.
+            None => Duration::from_secs(1),
+        };
+        let at = Instant::now() + lifts;
+        if at < self.next_reconcile {
+            tracing::info!("held files are looked at again in {} s", lifts.as_secs());
+            self.next_reconcile = at;
         }
     }
 

@@ -88,6 +88,7 @@ pub fn render(report: &Report, daemon: &Daemon<'_>) -> String {
         o.sample("credits_used", &[], c.used as f64);
         o.sample("credits_left", &[], c.remaining as f64);
     }
+    limits(&mut o, &report.limits);
     o.family(
         "last_scan_timestamp_seconds",
         "gauge",
@@ -107,6 +108,8 @@ pub fn render(report: &Report, daemon: &Daemon<'_>) -> String {
         "optimizing",
         "paused",
         "out_of_credits",
+        "budget_reached",
+        "quiet_hours",
     ] {
         o.sample(
             "state",
@@ -116,6 +119,42 @@ pub fn render(report: &Report, daemon: &Daemon<'_>) -> String {
     }
     wire::write(&mut o);
     o.0
+}
+
+/// `[limits]`: the budget (absent without one), this month's credits, quiet hours now, the
+/// upload limit (absent without one).
+fn limits(o: &mut Out, l: &crate::limits::Report) {
+    o.family(
+        "budget_credits",
+        "gauge",
+        "The monthly credit budget (limits.monthly_credits).",
+    );
+    if let Some(b) = l.monthly_credits {
+        o.sample("budget_credits", &[], b as f64);
+    }
+    o.gauge(
+        "credits_used_month",
+        "Credits this agent caused this calendar month (local time), counted in the ledger.",
+        l.credits_used_month,
+    );
+    o.gauge(
+        "quiet_hours_active",
+        "1 while the local time is inside limits.quiet_hours.",
+        u64::from(l.quiet_now),
+    );
+    o.family(
+        "upload_limit_bytes_per_second",
+        "gauge",
+        "The upload bandwidth limit shared by all uploads (limits.upload_kbps).",
+    );
+    if let Some(k) = l.upload_kbps {
+        o.sample("upload_limit_bytes_per_second", &[], (k * 1024) as f64);
+    }
+    o.gauge(
+        "held_files",
+        "Files left queued while a limit holds them.",
+        l.held.iter().map(|h| h.files).sum(),
+    );
 }
 
 #[derive(Default)]

@@ -181,7 +181,8 @@ impl Ledger {
     }
 
     /// Records the jobs of one upload reply and marks their files `pending`, in one
-    /// transaction: after a crash either every job of the reply is known, or none is.
+    /// transaction: after a crash either every job of the reply is known, or none is. Each
+    /// job counts one credit for this month (see `ledger::credits`).
     pub fn record_jobs(&mut self, jobs: &[(Job, Vec<PathBuf>)]) -> Result<()> {
         self.transaction(|tx| {
             let mut put = tx.prepare_cached(
@@ -197,6 +198,9 @@ impl Ledger {
                     state.execute(params![t, bytes(p)])?;
                 }
             }
+            // Each job the service accepted costs a credit: counted with it, for the budget.
+            let month = crate::clock::now().month_key();
+            super::credits::count(tx, &month, jobs.len() as u64)?;
             Ok(())
         })
     }

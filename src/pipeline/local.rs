@@ -1,5 +1,6 @@
 //! Running works through the built-in optimizer: `concurrency` images at a time, each on a
-//! blocking thread so the async reactor never stalls on pixel work.
+//! blocking thread so the async reactor never stalls on pixel work. Inside quiet hours with
+//! `quiet_hours_local = false` no image starts: the rest stays queued with the reason.
 
 use std::sync::Arc;
 
@@ -15,13 +16,20 @@ use crate::verify;
 pub async fn run(ctx: Arc<Ctx>, works: Vec<Work>) -> anyhow::Result<()> {
     let limit = Arc::new(tokio::sync::Semaphore::new(ctx.config.concurrency));
     let mut tasks = tokio::task::JoinSet::new();
-    for work in works {
+    let mut works = works.into_iter();
+    while let Some(work) = works.next() {
         let permit = tokio::select! {
             p = limit.clone().acquire_owned() => p?,
             _ = ctx.shared.stop.wait() => break,
         };
         if ctx.stopping() {
             break; // what is left stays queued for the next start
+        }
+        if let Some(hold) = crate::limits::local(&ctx.config.limits, &crate::clock::now()) {
+            let left: Vec<Work> = std::iter::once(work).chain(works).collect();
+            let ctx = ctx.clone();
+            tokio::task::spawn_blocking(move || held(&ctx, &left, &hold)).await??;
+            break;
         }
         let ctx = ctx.clone();
         tasks.spawn_blocking(move || {
@@ -32,6 +40,17 @@ pub async fn run(ctx: Arc<Ctx>, works: Vec<Work>) -> anyhow::Result<()> {
     while let Some(done) = tasks.join_next().await {
         done??;
     }
+    Ok(())
+}
+
+/// Leaves `works` queued with the reason `[limits]` hold them for.
+fn held(ctx: &Ctx, works: &[Work], hold: &crate::limits::Hold) -> anyhow::Result<()> {
+    let paths: Vec<_> = works.iter().flat_map(Work::paths).collect();
+    let reason = hold.to_string();
+    ctx.ledger()
+        .set_states(&paths, crate::ledger::State::Queued, Some(&reason))?;
+    super::Tally::add(&ctx.tally.held, paths.len() as u64);
+    tracing::info!("{} file(s) not optimized now: {reason}", paths.len());
     Ok(())
 }
 

@@ -36,6 +36,8 @@ pub struct Shared {
     backups: BackupStore,
     /// The built-in optimizer's memory, shared by every batch.
     pub memory: budget::Budget,
+    /// The credit budget's count and the upload bandwidth (`[limits]`), for every batch.
+    pub limits: crate::limits::Runtime,
     pub stop: Stop,
 }
 
@@ -46,6 +48,7 @@ impl Shared {
             claims: Mutex::new(HashSet::new()),
             backups,
             memory: budget::Budget::new(memory_budget),
+            limits: crate::limits::Runtime::default(),
             stop: Stop::default(),
         })
     }
@@ -194,6 +197,8 @@ pub struct Tally {
     pub uploads: AtomicU64,
     pub bytes_before: AtomicU64,
     pub bytes_after: AtomicU64,
+    /// Files left queued because a limit holds them (`[limits]`): not counted as done.
+    pub held: AtomicU64,
     /// Files this batch expects to have counted when it ends (see [`Tally::expect`]); read
     /// by progress displays, 0 until the plan is made.
     pub planned: AtomicU64,

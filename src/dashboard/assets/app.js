@@ -54,7 +54,11 @@ const el = (tag, attrs = {}, ...kids) => {
   return e;
 };
 const baseName = (p) => p.slice(p.lastIndexOf("/") + 1);
-const stateWords = { out_of_credits: "out of credits" };
+const stateWords = {
+  out_of_credits: "out of credits",
+  budget_reached: "paused: monthly budget reached",
+  quiet_hours: "paused: quiet hours",
+};
 
 function notice(text, bad) {
   const n = $("notice");
@@ -113,6 +117,19 @@ async function refreshStatus() {
   } else {
     $("credits").textContent = "–";
     $("credits-sub").textContent = s.backend === "local" ? "not needed offline" : "not known yet";
+  }
+  const l = s.limits;
+  if (l) {
+    $("budget").textContent = l.monthly_credits
+      ? `${num(l.credits_used_month)} / ${num(l.monthly_credits)}`
+      : `${num(l.credits_used_month)} used`;
+    const parts = [l.monthly_credits ? (l.budget_reached ? "budget reached" : "credits used") : "no budget"];
+    if (l.quiet_hours) parts.push(`quiet ${l.quiet_hours}${l.quiet_now ? " (now)" : ""}`);
+    if (l.upload_kbps) parts.push(`uploads ≤ ${num(l.upload_kbps)} KiB/s`);
+    const held = l.held.reduce((n, h) => n + h.files, 0);
+    if (held) parts.push(`${num(held)} held`);
+    $("limits-sub").textContent = parts.join(" · ");
+    $("limits-sub").title = l.held.map((h) => `${h.files} ${h.reason}`).join("\n");
   }
   const rows = s.folders.map((f) =>
     el("tr", {},

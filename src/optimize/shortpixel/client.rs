@@ -58,6 +58,8 @@ pub struct Client {
     pub(super) base: String,
     pub(super) key: ApiKey,
     pub(super) idle: Duration,
+    /// The upload bandwidth limit every upload body of the process shares.
+    pub(super) throttle: Option<std::sync::Arc<crate::limits::Throttle>>,
 }
 
 impl Client {
@@ -76,7 +78,15 @@ impl Client {
             base: base.trim_end_matches('/').to_string(),
             key,
             idle: net.timeout,
+            throttle: None,
         })
+    }
+
+    /// Uploads from this client send their file bytes through `throttle` (`[limits]
+    /// upload_kbps`).
+    pub fn throttled(mut self, throttle: std::sync::Arc<crate::limits::Throttle>) -> Client {
+        self.throttle = Some(throttle);
+        self
     }
 
     /// Options common to uploads and polls, as (field, value) pairs.

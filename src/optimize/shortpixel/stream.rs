@@ -10,10 +10,14 @@
 //! - [`read_capped`]: a response body read chunk by chunk that stops as soon as it passes
 //!   the size the service announced — an endless or oversized body costs that much memory,
 //!   not its own size.
+//! - With an upload bandwidth limit (`[limits] upload_kbps`), each chunk goes out in pieces
+//!   paid for in the process's shared [`Throttle`] before they are sent; still no more
+//!   than one chunk per part waits in memory.
 //! - [`watched`]: a request is given up when nothing moved (no chunk sent or received) for
 //!   the idle time: a laptop that slept or a network that vanished ends in a timeout the
 //!   caller can retry, never in a hang.
 
+use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -23,6 +27,8 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use tokio::sync::{mpsc, OwnedSemaphorePermit};
+
+use crate::limits::Throttle;
 
 /// Bytes read from disk per chunk.
 pub const CHUNK: usize = 256 * 1024;
@@ -97,6 +103,12 @@ pub struct FileBody {
     progress: Progress,
     /// Only the last part carries it: the body ends when that part ends.
     end: Option<BodyEnd>,
+    /// The upload bandwidth limit, when set.
+    throttle: Option<Arc<Throttle>>,
+    /// The rest of a chunk not yet sent (throttled only).
+    rest: Option<Bytes>,
+    /// A piece paid for, and the moment it may go.
+    paid: Option<(Bytes, Pin<Box<tokio::time::Sleep>>)>,
 }
 
 impl FileBody {
@@ -118,6 +130,42 @@ impl FileBody {
             failure,
             progress,
             end,
+            throttle: None,
+            rest: None,
+            paid: None,
+        }
+    }
+
+    /// Sends the file's bytes through `throttle` (when it has a rate).
+    pub fn throttled(mut self, throttle: Option<Arc<Throttle>>) -> FileBody {
+        self.throttle = throttle;
+        self
+    }
+
+    /// The next piece of a chunk held back by the throttle: ready, waiting for its moment,
+    /// or `None` when no chunk is held.
+    fn poll_piece(&mut self, cx: &mut Context<'_>) -> Option<Poll<Bytes>> {
+        loop {
+            if let Some((_, sleep)) = self.paid.as_mut() {
+                if sleep.as_mut().poll(cx).is_pending() {
+                    return Some(Poll::Pending);
+                }
+                let (piece, _) = self.paid.take().expect("checked above");
+                return Some(Poll::Ready(piece));
+            }
+            let rest = self.rest.as_mut()?;
+            let throttle = self.throttle.as_ref()?;
+            let n = throttle.piece(CHUNK).min(rest.len());
+            let piece = rest.split_to(n);
+            if rest.is_empty() {
+                self.rest = None;
+            }
+            match throttle.reserve(n) {
+                Some(at) => {
+                    self.paid = Some((piece, Box::pin(tokio::time::sleep_until(at.into()))));
+                }
+                None => return Some(Poll::Ready(piece)),
+            }
         }
     }
 
@@ -135,6 +183,14 @@ impl Body for FileBody {
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, std::io::Error>>> {
+        match self.poll_piece(cx) {
+            Some(Poll::Pending) => return Poll::Pending,
+            Some(Poll::Ready(piece)) => {
+                self.progress.tick();
+                return Poll::Ready(Some(Ok(Frame::data(piece))));
+            }
+            None => {}
+        }
         if let Some((file, hash)) = self.start.take() {
             // Started only when the part is reached, so one part is read at a time.
             let (tx, rx) = mpsc::channel(1);
@@ -148,6 +204,11 @@ impl Body for FileBody {
         match rx.poll_recv(cx) {
             Poll::Pending => Poll::Pending,
             Poll::Ready(Some(Ok(chunk))) => {
+                if self.throttle.as_ref().is_some_and(|t| t.rate().is_some()) {
+                    self.rest = Some(chunk);
+                    // Polled again at once: the first piece is paid for now.
+                    return self.poll_frame(cx);
+                }
                 self.progress.tick();
                 Poll::Ready(Some(Ok(Frame::data(chunk))))
             }

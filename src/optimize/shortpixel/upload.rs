@@ -101,7 +101,8 @@ impl Client {
                 failure.clone(),
                 progress.clone(),
                 if i == last { end.take() } else { None },
-            );
+            )
+            .throttled(self.throttle.clone());
             let part = Part::stream_with_length(reqwest::Body::wrap(body), f.size)
                 .file_name(f.filename)
                 .mime_str(f.mime)

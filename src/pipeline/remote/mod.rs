@@ -21,6 +21,11 @@
 //! one api-status watch (`credits.rs`). An invalid key, credits that do not return and a
 //! failing ledger end the batch with a [`Fatal`] the daemon matches on.
 //!
+//! `[limits]` gate every upload in [`Flow::launch`]: inside quiet hours nothing is sent,
+//! and a request never holds more files than the monthly credit budget has room for
+//! (`crate::limits`). What they hold is left queued with the reason when the flow ends;
+//! polls and downloads (already paid for) go on meanwhile.
+//!
 //! One task (`Flow::drive`) owns all the state; uploads, polls, downloads and the credit
 //! watch run as tasks that report back as [`Event`]s. Ledger writes and file reads run on
 //! the blocking pool.
@@ -42,6 +47,7 @@ use tokio::task::JoinSet;
 use super::{BatchError, Ctx, Fatal, Tally, Work};
 use crate::config::{FolderSettings, Network};
 use crate::ledger::State;
+use crate::limits::Hold;
 use crate::optimize::shortpixel::{wire::Item, ApiError, Client};
 
 /// What every task of one batch shares.
@@ -107,6 +113,8 @@ struct Flow {
     unrecorded: send::Unrecorded,
     polls_out: usize,
     credits: Credits,
+    /// What `[limits]` hold uploads for, as of the last look.
+    hold: Option<Hold>,
     halt: Option<Fatal>,
     stopping: bool,
     deadline: Instant,
@@ -127,7 +135,22 @@ pub async fn run(
         .clone()
         .expect("the shortpixel backend is only chosen with a key");
     let net = ctx.config.network.clone();
-    let client = Client::new(&ctx.config.api_url, key, &net).map_err(anyhow::Error::from)?;
+    let throttle = ctx.shared.limits.throttle.clone();
+    throttle.set_rate(ctx.config.limits.upload_bytes_per_sec());
+    let client = Client::new(&ctx.config.api_url, key, &net)
+        .map_err(anyhow::Error::from)?
+        .throttled(throttle);
+    if ctx.shared.limits.spend.needs_load() {
+        let c = ctx.clone();
+        tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
+            let month = crate::clock::now().month_key();
+            let used = c.ledger().credits_used(&month)?;
+            c.shared.limits.spend.load(&month, used);
+            Ok(())
+        })
+        .await
+        .map_err(anyhow::Error::from)??;
+    }
     let now = Instant::now();
     let r = Arc::new(Remote {
         slots: Arc::new(Semaphore::new(ctx.config.concurrency)),
@@ -149,6 +172,7 @@ pub async fn run(
         unrecorded: send::Unrecorded::new(r.ctx.config.concurrency, r.net.max_batch_files),
         polls_out: 0,
         credits: Credits::Fine,
+        hold: None,
         halt: None,
         stopping: false,
         deadline: now + r.net.pending_wait,
@@ -190,7 +214,7 @@ impl Flow {
 
     /// Whether, with no task running, nothing is left that could start later.
     fn nothing_to_start(&self) -> bool {
-        let uploads = self.queue.is_empty() || !self.may_upload();
+        let uploads = self.queue.is_empty() || !self.may_upload() || self.hold.is_some();
         let polls = self.jobs.is_empty() || !self.may_poll();
         uploads && polls
     }
@@ -209,14 +233,22 @@ impl Flow {
     /// fewer than `concurrency` are out.
     fn launch(&mut self) {
         let now = Instant::now();
-        while self.may_upload() && self.credits == Credits::Fine {
-            let room = self.unrecorded.room().min(self.r.net.max_batch_files);
+        while self.may_upload() && self.credits == Credits::Fine && !self.queue.is_empty() {
+            let Some(allowed) = self.limits_allow() else {
+                break;
+            };
+            let room = self
+                .unrecorded
+                .room()
+                .min(self.r.net.max_batch_files)
+                .min(allowed);
             let batch = send::next_batch(&mut self.queue, now, room, self.r.net.max_batch_bytes);
             if batch.is_empty() {
                 break;
             }
             let files = batch.len();
             self.unrecorded.take(files);
+            self.r.ctx.shared.limits.spend.reserve(files as u64);
             let r = self.r.clone();
             self.tasks
                 .spawn(async move { Event::Sent(send::send(r, batch).await) });
@@ -236,7 +268,11 @@ impl Flow {
     /// deadline passes); `None` when only a task can change anything.
     fn next_wake(&self) -> Option<Instant> {
         let mut wake: Vec<Instant> = Vec::new();
-        if self.may_upload() && self.credits == Credits::Fine && self.unrecorded.room() > 0 {
+        if self.may_upload()
+            && self.credits == Credits::Fine
+            && self.hold.is_none()
+            && self.unrecorded.room() > 0
+        {
             wake.extend(self.queue.iter().map(|(_, at)| *at).min());
         }
         if self.may_poll() && !self.jobs.is_empty() {
@@ -250,7 +286,11 @@ impl Flow {
 
     async fn on_event(&mut self, event: Event) -> anyhow::Result<()> {
         match event {
-            Event::Sent(outcome) => self.on_sent(outcome).await,
+            Event::Sent(outcome) => {
+                let spend = &self.r.ctx.shared.limits.spend;
+                spend.settle(outcome.files as u64, outcome.paid() as u64);
+                self.on_sent(outcome).await
+            }
             Event::Polled { jobs, out } => {
                 self.polls_out -= 1;
                 self.on_polled(jobs, out).await
@@ -264,12 +304,18 @@ impl Flow {
     /// recorded jobs pending (the next run polls them).
     async fn finish(&mut self) -> anyhow::Result<()> {
         self.left.extend(self.queue.drain(..).map(|(w, _)| w));
-        let reason = match &self.halt {
-            Some(fatal) => fatal.to_string(),
-            None if self.stopping => {
+        let reason = match (&self.halt, &self.hold) {
+            (Some(fatal), _) => fatal.to_string(),
+            (None, _) if self.stopping => {
                 "not sent yet: the agent stopped; the next start sends it".into()
             }
-            None => "waiting".into(),
+            (None, Some(hold)) if !self.left.is_empty() => {
+                let n: usize = self.left.iter().map(|w| w.files.len()).sum();
+                Tally::add(&self.r.ctx.tally.held, n as u64);
+                tracing::info!("{n} file(s) not sent: {hold}");
+                hold.to_string()
+            }
+            (None, _) => "waiting".into(),
         };
         let left = std::mem::take(&mut self.left);
         self.r
@@ -286,6 +332,25 @@ impl Flow {
             tracing::info!("{n} file(s) still being processed by ShortPixel; they are collected later without uploading again");
         }
         Ok(())
+    }
+}
+
+impl Flow {
+    /// How many files `[limits]` let go now (`usize::MAX`: no budget), or `None` while they
+    /// hold uploads (the reason kept in `hold`).
+    fn limits_allow(&mut self) -> Option<usize> {
+        let limits = &self.r.ctx.config.limits;
+        let now = crate::clock::now();
+        match crate::limits::uploads(limits, &self.r.ctx.shared.limits.spend, &now) {
+            Ok(room) => {
+                self.hold = None;
+                Some(room.map_or(usize::MAX, |r| r.try_into().unwrap_or(usize::MAX)))
+            }
+            Err(hold) => {
+                self.hold = Some(hold);
+                None
+            }
+        }
     }
 }
 

@@ -127,11 +127,20 @@ pub(super) struct Outcome {
     pub result: Result<Sent, NotSent>,
 }
 
+impl Outcome {
+    /// Jobs the service made of this request (each counted as a credit in the ledger).
+    pub fn paid(&self) -> usize {
+        self.result.as_ref().map_or(0, |s| s.paid)
+    }
+}
+
 /// The reply: per work, its item (`None`: the reply said nothing of it). Every job among
 /// them is already recorded.
 pub(super) struct Sent {
     pub items: Vec<Option<Item>>,
     pub took: Option<Duration>,
+    /// Jobs recorded (and counted as credits).
+    pub paid: usize,
 }
 
 pub(super) enum NotSent {
@@ -167,6 +176,7 @@ pub(super) async fn send(r: Arc<Remote>, works: Vec<Work>) -> Outcome {
             result: Ok(Sent {
                 items: Vec::new(),
                 took: None,
+                paid: 0,
             }),
         };
     }
@@ -176,7 +186,7 @@ pub(super) async fn send(r: Arc<Remote>, works: Vec<Work>) -> Outcome {
         Ok(sent) => {
             let items = match_items(&sent.items, works.len());
             match record(&r, &works, &items).await {
-                Ok(()) => {
+                Ok(paid) => {
                     let ms = |d: Option<Duration>| d.unwrap_or_default().as_secs_f64() * 1000.0;
                     tracing::debug!(
                         "{} file(s) sent: answered {:.1} ms and recorded {:.1} ms after the body went out",
@@ -187,6 +197,7 @@ pub(super) async fn send(r: Arc<Remote>, works: Vec<Work>) -> Outcome {
                     Ok(Sent {
                         items,
                         took: sent.round_trip(),
+                        paid,
                     })
                 }
                 Err(e) => Err(NotSent::Ledger(e)),
@@ -262,8 +273,8 @@ pub(super) fn match_items(items: &[Item], works: usize) -> Vec<Option<Item>> {
 }
 
 /// Records every job of a reply (Code 1 or 2 with an OriginalURL, for the bytes sent) in
-/// one transaction, and marks their files pending.
-async fn record(r: &Arc<Remote>, works: &[Work], items: &[Option<Item>]) -> anyhow::Result<()> {
+/// one transaction, and marks their files pending. Returns how many were recorded.
+async fn record(r: &Arc<Remote>, works: &[Work], items: &[Option<Item>]) -> anyhow::Result<usize> {
     let jobs: Vec<(Job, Vec<PathBuf>)> = works
         .iter()
         .zip(items)
@@ -282,10 +293,12 @@ async fn record(r: &Arc<Remote>, works: &[Work], items: &[Option<Item>]) -> anyh
         })
         .collect();
     if jobs.is_empty() {
-        return Ok(());
+        return Ok(0);
     }
+    let n = jobs.len();
     r.blocking(move |ctx| Ok(ctx.ledger().record_jobs(&jobs)?))
-        .await
+        .await?;
+    Ok(n)
 }
 
 fn ext(f: Format) -> &'static str {
