@@ -46,12 +46,18 @@ pub(crate) fn router(app: App) -> Router {
         .with_state(app)
 }
 
+/// When a request's head arrived, before any latency (see `Request::timing`).
+#[derive(Clone, Copy)]
+struct Arrived(std::time::Instant);
+
 /// Every request waits the configured latency first, as it would for a distant service.
 async fn far_away(
     State(app): State<App>,
-    req: HttpRequest,
+    mut req: HttpRequest,
     next: axum::middleware::Next,
 ) -> Response {
+    req.extensions_mut()
+        .insert(Arrived(std::time::Instant::now()));
     let latency = app.shared.lock().latency;
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;
@@ -71,6 +77,7 @@ impl App {
             http_status: 0,
             fault: None,
             content_type: p.content_type.clone(),
+            timing: None,
         })
     }
 
@@ -175,16 +182,24 @@ async fn post_reducer(
     Extension(abort): Extension<ConnAbort>,
     req: HttpRequest,
 ) -> Response {
+    let began = req
+        .extensions()
+        .get::<Arrived>()
+        .map_or_else(std::time::Instant::now, |a| a.0);
     let p = match parse(req, false).await {
         Ok(p) => p,
         Err(e) => return unreadable(&app, Endpoint::Upload, &e),
     };
+    let read = std::time::Instant::now();
     let endpoint = if p.files.is_empty() && p.has_urls {
         Endpoint::Poll
     } else {
         Endpoint::Upload
     };
     let idx = app.log(endpoint, &p, p.urls.clone());
+    if let Some(r) = app.shared.lock().log.get_mut(idx) {
+        r.timing = Some((began, read));
+    }
     app.run_hooks(&p).await;
     let fault = match app.pre_fault(&abort, endpoint, idx).await {
         Ok(f) => f,

@@ -44,7 +44,7 @@ mod wire;
 use std::fmt;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 pub use hostile::ERROR_PAGE_KEY_AT;
 pub use model::{DomainShape, Endpoint, Fault, Fetch, Request, UploadedFile};
@@ -199,6 +199,21 @@ impl Emulator {
                 .then_some(r.files.len())
                 .unwrap_or(0)
         })
+    }
+
+    /// Each upload request's file bytes, with when its head arrived and when its whole body
+    /// had been read, in arrival order.
+    pub fn upload_timeline(&self) -> Vec<(Instant, Instant, u64)> {
+        self.shared
+            .lock()
+            .log
+            .iter()
+            .filter(|r| matches!(r.endpoint, Endpoint::Upload))
+            .filter_map(|r| {
+                let (began, read) = r.timing?;
+                Some((began, read, r.files.iter().map(|f| f.size).sum()))
+            })
+            .collect()
     }
 
     /// Number of uploaded files with this blake3 hash.

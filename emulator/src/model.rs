@@ -119,6 +119,10 @@ pub struct Request {
     pub fault: Option<Fault>,
     /// The request's Content-Type header, raw ("" when absent).
     pub content_type: String,
+    /// `post-reducer.php` only: when the request's head arrived (before any configured
+    /// latency) and when the whole body had been read — the timeline a bandwidth test
+    /// measures.
+    pub timing: Option<(std::time::Instant, std::time::Instant)>,
 }
 
 /// One URL the emulator fetched for a `reducer.php` request (only real fetches: a result

@@ -17,6 +17,7 @@ mod errors;
 mod first_run;
 mod hostile;
 mod hostile_server;
+mod limits;
 mod local;
 mod mirror;
 mod optimizer;
