@@ -72,8 +72,12 @@ fn photos(env: &TestEnv, n: usize, seed: u64) -> Vec<(std::path::PathBuf, Vec<u8
 #[test]
 fn a_budget_of_3_sends_exactly_3_and_a_raised_budget_sends_the_rest_once() {
     let emu = Emulator::start_with_key(KEY, 10_000);
+    // A distant service: the agent keeps several files in flight, which the budget counts.
+    emu.latency(Duration::from_millis(100));
     let env = TestEnv::new();
-    let config = Config::emulator(&emu).set("limits", "{ monthly_credits = 3 }");
+    let config = Config::emulator(&emu)
+        .net("max_batch_files", "1")
+        .set("limits", "{ monthly_credits = 3 }");
     env.configure(&config);
     let originals = photos(&env, 6, 100);
 
