@@ -65,6 +65,13 @@ const HEADER: &str = r#"# shortpixel-agent configuration.
 # poll_interval_ms = 5000   # between checks of results still being processed
 # pending_wait_secs = 600   # run --once waits this long, then leaves the rest for next time
 # credits_wait_secs = 60    # run --once waits this long for credits to come back
+
+# Optional limits on what the agent spends, and when (README, "Limits").
+# [limits]
+# monthly_credits = 5000        # ShortPixel credits per calendar month this agent may use
+# quiet_hours = "01:00-07:00"   # no uploads in this daily window (local time; may wrap midnight)
+# quiet_hours_local = true      # the built-in optimizer keeps working in quiet hours
+# upload_kbps = 512             # KiB a second for all uploads together
 "#;
 
 const FOLDER_OPTIONS: &str = r#"# "replace": optimize in place, keeping the original in backup_dir (restore brings it back).
