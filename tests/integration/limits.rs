@@ -74,6 +74,8 @@ fn a_budget_of_3_sends_exactly_3_and_a_raised_budget_sends_the_rest_once() {
     let emu = Emulator::start_with_key(KEY, 10_000);
     // A distant service: the agent keeps several files in flight, which the budget counts.
     emu.latency(Duration::from_millis(100));
+    // Each result is ready on its second poll: polls go on while uploads are held.
+    emu.pending_polls(2);
     let env = TestEnv::new();
     let config = Config::emulator(&emu)
         .net("max_batch_files", "1")
@@ -84,6 +86,8 @@ fn a_budget_of_3_sends_exactly_3_and_a_raised_budget_sends_the_rest_once() {
     let out = run_at(&env, NOV_15_NOON, &["run", "--once"]);
     out.expect_code(0).expect_mentions(&["3 held by [limits]"]);
     assert_eq!(emu.uploads(), 3, "{}", log_summary(&emu));
+    assert_eq!(emu.credits_used(KEY), 3, "what the service charged");
+    assert!(emu.polls() >= 6, "{}", log_summary(&emu));
     let s = status_at(&env, NOV_15_NOON);
     assert_eq!(s.total("optimized"), 3, "{s}");
     assert_eq!(s.total("failed"), 0, "held files are not failures:\n{s}");
@@ -427,4 +431,31 @@ fn the_dashboard_and_metrics_show_the_limits_and_the_state_in_words() {
     assert_eq!(emu.uploads(), 0, "{}", log_summary(&emu));
     daemon.signal("TERM");
     daemon.wait().expect_code(0);
+}
+
+#[test]
+fn a_budget_raised_by_a_reload_lets_the_daemon_send_the_rest() {
+    let emu = Emulator::start_with_key(KEY, 10_000);
+    let env = TestEnv::new();
+    let config = Config::emulator(&emu).set("settle", "0.3");
+    env.configure(&config.clone().set("limits", "{ monthly_credits = 1 }"));
+    let originals = photos(&env, 3, 900);
+    let mut daemon = env.spawn(&["run"]);
+    daemon.wait_until(T, "two files held by the budget", || {
+        held_files(&env.status()) == 2
+    });
+    assert_eq!(emu.uploads(), 1, "{}", log_summary(&emu));
+
+    env.configure(&config.set("limits", "{ monthly_credits = 3 }"));
+    daemon.signal("HUP");
+    daemon.wait_until(T, "every file optimized after the reload", || {
+        env.status().total("optimized") == 3
+    });
+    daemon.signal("TERM");
+    daemon.wait().expect_code(0);
+    assert_eq!(emu.uploads(), 3, "{}", log_summary(&emu));
+    assert_eq!(repeated_uploads(&emu), "");
+    for (p, orig) in &originals {
+        assert_optimized_in_place(&env, p, orig);
+    }
 }
