@@ -9,8 +9,17 @@ use rusqlite::{params, OptionalExtension, Transaction};
 use super::{Ledger, Result};
 
 impl Ledger {
-    /// Credits counted for `month` (`"2026-11"`).
+    /// Credits counted for `month` (`"2026-11"`); 0 in a ledger older than the count (read
+    /// by `status` before the first `run` of this version migrates it).
     pub fn credits_used(&self, month: &str) -> Result<u64> {
+        let counted: bool = self.conn.query_row(
+            "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'credits_used')",
+            [],
+            |r| r.get(0),
+        )?;
+        if !counted {
+            return Ok(0);
+        }
         let n: Option<i64> = self
             .conn
             .query_row(
@@ -66,5 +75,18 @@ mod tests {
         l.record_jobs(&[(job("c"), vec![])]).unwrap();
         assert_eq!(l.credits_used(&month).unwrap(), 3);
         assert_eq!(l.credits_used("1999-01").unwrap(), 0);
+    }
+
+    #[test]
+    fn a_ledger_from_before_the_count_reads_as_zero_without_being_migrated() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("l.db");
+        drop(Ledger::open(&path).unwrap());
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch("DROP TABLE credits_used; PRAGMA user_version = 7;")
+            .unwrap();
+        drop(conn);
+        let l = Ledger::open_read_only(&path).unwrap().unwrap();
+        assert_eq!(l.credits_used("2026-11").unwrap(), 0);
     }
 }

@@ -61,10 +61,8 @@ impl Hold {
     pub fn lifts_in(&self, now: &Local) -> Duration {
         let secs = match self {
             Hold::Budget { .. } => now.secs_to_midnight(),
-            Hold::Quiet { window, .. } => {
-                u64::from(window.minutes_left(now.minute)) * 60
-                    - (now.unix.rem_euclid(60) as u64).min(59)
-            }
+            Hold::Quiet { window, .. } => (u64::from(window.minutes_left(now.minute)) * 60)
+                .saturating_sub(now.unix.rem_euclid(60) as u64),
         };
         Duration::from_secs(secs.max(1))
     }

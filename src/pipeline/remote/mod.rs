@@ -115,6 +115,8 @@ struct Flow {
     credits: Credits,
     /// What `[limits]` hold uploads for, as of the last look.
     hold: Option<Hold>,
+    /// Files of this flow's requests counted against the budget until their outcome.
+    reserved: u64,
     halt: Option<Fatal>,
     stopping: bool,
     deadline: Instant,
@@ -173,6 +175,7 @@ pub async fn run(
         polls_out: 0,
         credits: Credits::Fine,
         hold: None,
+        reserved: 0,
         halt: None,
         stopping: false,
         deadline: now + r.net.pending_wait,
@@ -181,6 +184,8 @@ pub async fn run(
     };
     let driven = flow.drive().await;
     let finished = flow.finish().await;
+    // Requests whose outcome never came back (a task that failed): not counted any more.
+    flow.r.ctx.shared.limits.spend.settle(flow.reserved, 0);
     driven?;
     finished?;
     match flow.halt {
@@ -249,6 +254,7 @@ impl Flow {
             let files = batch.len();
             self.unrecorded.take(files);
             self.r.ctx.shared.limits.spend.reserve(files as u64);
+            self.reserved += files as u64;
             let r = self.r.clone();
             self.tasks
                 .spawn(async move { Event::Sent(send::send(r, batch).await) });
@@ -289,6 +295,7 @@ impl Flow {
             Event::Sent(outcome) => {
                 let spend = &self.r.ctx.shared.limits.spend;
                 spend.settle(outcome.files as u64, outcome.paid() as u64);
+                self.reserved -= outcome.files as u64;
                 self.on_sent(outcome).await
             }
             Event::Polled { jobs, out } => {
