@@ -42,6 +42,15 @@ fn run_at(env: &TestEnv, now: i64, args: &[&str]) -> Outcome {
     )
 }
 
+/// `run` (the daemon) in the background with the agent's clock at `now` in UTC.
+fn spawn_at(env: &TestEnv, now: i64) -> crate::support::env::Running {
+    let now = now.to_string();
+    env.spawn_with_env(
+        &["run"],
+        &[("TZ", "UTC"), ("SHORTPIXEL_AGENT_TEST_NOW", now.as_str())],
+    )
+}
+
 fn status_at(env: &TestEnv, now: i64) -> Status {
     let out = run_at(env, now, &["status", "--json"]);
     out.expect_code(0);
@@ -236,13 +245,9 @@ fn the_daemon_sends_what_quiet_hours_held_once_the_window_ends() {
             .set("limits", "{ quiet_hours = \"01:00-07:00\" }"),
     );
     let originals = photos(&env, 2, 600);
-    let now = WINDOW_ENDING.to_string();
     // The agent's clock reads 06:59:57 at its first look, which is after this instant.
     let spawned = std::time::Instant::now();
-    let mut daemon = env.spawn_with_env(
-        &["run"],
-        &[("TZ", "UTC"), ("SHORTPIXEL_AGENT_TEST_NOW", now.as_str())],
-    );
+    let mut daemon = spawn_at(&env, WINDOW_ENDING);
     daemon.wait_until(T, "both files sent after 07:00", || {
         env.status().total("optimized") == 2
     });
@@ -392,11 +397,7 @@ fn the_dashboard_and_metrics_show_the_limits_and_the_state_in_words() {
     );
     photos(&env, 2, 800);
     let addr: SocketAddr = ([127, 0, 0, 1], port).into();
-    let now = NIGHT.to_string();
-    let mut daemon = env.spawn_with_env(
-        &["run"],
-        &[("TZ", "UTC"), ("SHORTPIXEL_AGENT_TEST_NOW", now.as_str())],
-    );
+    let mut daemon = spawn_at(&env, NIGHT);
     let mut status = serde_json::Value::Null;
     daemon.wait_until(T, "the dashboard to show 2 held files", || {
         let Ok(a) = crate::support::http::request(addr, "GET", "/api/status", &[], None) else {
