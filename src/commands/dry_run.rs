@@ -105,6 +105,9 @@ pub fn run(mut config: Config) -> anyhow::Result<i32> {
             human_bytes(bytes)
         ),
     }
+    if let Some(note) = held_by_limits(&config, &ctx, plan.works.len())? {
+        println!("  {note}");
+    }
     let lines = [
         (reused, "from results already made or paid for (no upload)"),
         (
@@ -129,6 +132,25 @@ pub fn run(mut config: Config) -> anyhow::Result<i32> {
     }
     println!("to do it: {}", hint::command("run --once"));
     Ok(0)
+}
+
+/// What `[limits]` would hold back now of `works` images, read from the ledger's copy.
+fn held_by_limits(config: &Config, ctx: &Ctx, works: usize) -> anyhow::Result<Option<String>> {
+    let now = crate::clock::now();
+    if config.backend == BackendKind::Local {
+        return Ok(crate::limits::local(&config.limits, &now)
+            .map(|hold| format!("none of them would be optimized now: {hold}")));
+    }
+    let spend = &ctx.shared.limits.spend;
+    let month = now.month_key();
+    spend.load(&month, ctx.ledger().credits_used(&month)?);
+    Ok(match crate::limits::uploads(&config.limits, spend, &now) {
+        Err(hold) => Some(format!("none of them would be sent now: {hold}")),
+        Ok(Some(room)) if room < works as u64 => Some(format!(
+            "only {room} of them would be sent now: the monthly credit budget has {room} credit(s) left"
+        )),
+        Ok(_) => None,
+    })
 }
 
 /// A consistent copy of the ledger at `copy`; false when there is no ledger yet.

@@ -16,6 +16,8 @@ use crate::verify;
 pub async fn run(ctx: Arc<Ctx>, works: Vec<Work>) -> anyhow::Result<()> {
     let limit = Arc::new(tokio::sync::Semaphore::new(ctx.config.concurrency));
     let mut tasks = tokio::task::JoinSet::new();
+    let limits = &ctx.config.limits;
+    let may_hold = limits.quiet_hours.is_some() && !limits.quiet_hours_local;
     let mut works = works.into_iter();
     while let Some(work) = works.next() {
         let permit = tokio::select! {
@@ -25,7 +27,10 @@ pub async fn run(ctx: Arc<Ctx>, works: Vec<Work>) -> anyhow::Result<()> {
         if ctx.stopping() {
             break; // what is left stays queued for the next start
         }
-        if let Some(hold) = crate::limits::local(&ctx.config.limits, &crate::clock::now()) {
+        if let Some(hold) = may_hold
+            .then(|| crate::limits::local(limits, &crate::clock::now()))
+            .flatten()
+        {
             let left: Vec<Work> = std::iter::once(work).chain(works).collect();
             let ctx = ctx.clone();
             tokio::task::spawn_blocking(move || held(&ctx, &left, &hold)).await??;

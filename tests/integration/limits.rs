@@ -125,6 +125,9 @@ fn a_budget_of_3_sends_exactly_3_and_a_raised_budget_sends_the_rest_once() {
     run_at(&env, NOV_15_NOON, &["check"])
         .expect_mentions(&["monthly budget 3 credits, 3 used in 2026-11 (reached"]);
 
+    run_at(&env, NOV_15_NOON, &["run", "--once", "--dry-run"])
+        .expect_code(0)
+        .expect_mentions(&["none of them would be sent now: held: the monthly credit budget"]);
     // Another run the same month sends nothing more.
     run_at(&env, NOV_15_NOON + 60, &["run", "--once"]).expect_code(0);
     assert_eq!(emu.uploads(), 3, "{}", log_summary(&emu));

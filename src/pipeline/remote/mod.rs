@@ -347,6 +347,9 @@ impl Flow {
     /// hold uploads (the reason kept in `hold`).
     fn limits_allow(&mut self) -> Option<usize> {
         let limits = &self.r.ctx.config.limits;
+        if limits.quiet_hours.is_none() && limits.monthly_credits.is_none() {
+            return Some(usize::MAX);
+        }
         let now = crate::clock::now();
         match crate::limits::uploads(limits, &self.r.ctx.shared.limits.spend, &now) {
             Ok(room) => {
