@@ -15,6 +15,7 @@ pub mod ledger;
 pub mod limits;
 pub mod lock;
 pub mod logging;
+pub mod memory;
 pub mod names;
 pub mod open;
 pub mod optimize;
