@@ -333,6 +333,12 @@ fn g4_sigkill_after_the_by_url_reply_is_recorded_is_finished_by_polling_without_
         log_summary(&emu)
     );
     assert_eq!(emu.uploads(), 0, "{}", log_summary(&emu));
+    assert_eq!(
+        count(&emu, Endpoint::Poll),
+        0,
+        "a job made by URL is asked about through its URL, not file_urls:\n{}",
+        log_summary(&emu)
+    );
     let after: Vec<Request> = by_url_requests(&emu).into_iter().skip(before + 1).collect();
     assert!(
         after.iter().all(|r| r.fields["refresh"] == "0"),
