@@ -9,20 +9,20 @@
 //! - the result goes the way of an upload's: polled, downloaded, verified (G6), applied (G3).
 //!
 //! Trust but verify: the file is hashed just before asking (its bytes are what the ledger
-//! says) and its stat compared when the reply comes (G3); a job is recorded only when
-//! ShortPixel fetched exactly as many bytes as the file holds. Otherwise the web server
-//! serves other bytes (a stale copy, a CDN cache, a login page), and that file is uploaded
-//! instead, with the reason said. A URL ShortPixel cannot fetch at all (-102, -106, -108,
-//! -113) is uploaded instead too, and said once per folder, not once per file.
+//! says) and its stat compared when the reply comes (G3); a job is recorded only for as many
+//! bytes as the file holds (`url_reply.rs` reads each item). Other bytes at the URL, a URL
+//! ShortPixel cannot fetch, bytes it refused: that file is uploaded instead, with the reason
+//! said — for an unreachable URL once per folder, not once per file.
 
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::answer::answer;
+use super::url_reply::{judge, Reply};
 use super::{Flow, Remote, Work};
 use crate::ledger::{Job, Stat, State};
-use crate::optimize::shortpixel::{wire::Item, ApiError};
+use crate::optimize::shortpixel::wire::Item;
 use crate::pipeline::{apply, Ctx};
 
 /// How a request (or the two requests: `refresh` is per request) ended.
@@ -33,22 +33,6 @@ pub(super) struct Outcome {
     /// One reply per work; an error: the ledger failed, nothing more can be recorded.
     pub result: anyhow::Result<Vec<Reply>>,
     pub took: Option<Duration>,
-}
-
-/// What the reply means for one work.
-#[derive(Debug, Clone, PartialEq)]
-pub(super) enum Reply {
-    /// A job for the file's own bytes, already recorded.
-    Recorded(Item),
-    /// An answer the usual reactions handle (credits, key, a passing problem); `None`: the
-    /// reply said nothing of this URL.
-    Answer(Option<Item>),
-    /// Upload it instead; `unreachable`: ShortPixel could not fetch the URL at all.
-    UploadInstead { why: String, unreachable: bool },
-    /// The file changed while ShortPixel fetched it: set aside as new content (done).
-    Changed,
-    /// The request failed as a whole.
-    Failed(ApiError),
 }
 
 /// A work ready to be asked for by URL.
@@ -279,133 +263,4 @@ fn record(ctx: &Ctx, group: Vec<Asking>, items: &[Item]) -> anyhow::Result<Vec<(
         apply::changed_all(ctx, work)?;
     }
     Ok(out)
-}
-
-/// What one item says about a file of `size` bytes at `url` (pure). A job counts only when
-/// ShortPixel fetched exactly `size` bytes.
-fn judge(item: Option<&Item>, path: &str, url: &str, size: u64) -> Reply {
-    let Some(item) = item else {
-        return Reply::Answer(None);
-    };
-    match item.code {
-        1 | 2 => match item.original_size {
-            Some(got) if got == size => Reply::Recorded(item.clone()),
-            got => {
-                let got = got.map_or("an unknown number of".to_string(), |n| n.to_string());
-                Reply::UploadInstead {
-                    why: format!(
-                        "the web server serves other bytes for {path} than the folder holds: ShortPixel fetched {got} bytes from {url}, the file has {size}"
-                    ),
-                    unreachable: false,
-                }
-            }
-        },
-        code if code < 0 => match ApiError::from_code(code, &item.message) {
-            ApiError::JobGone => Reply::UploadInstead {
-                why: fetch_failure(code, &item.message),
-                unreachable: true,
-            },
-            // -108: the domain belongs to another account; -113: too many URLs of the
-            // domain were unreachable. Both are about the web server, not the image.
-            ApiError::FileRejected { .. } if matches!(code, -108 | -113) => {
-                Reply::UploadInstead {
-                    why: fetch_failure(code, &item.message),
-                    unreachable: true,
-                }
-            }
-            // A verdict on what the web server served, which may not be the file: the
-            // file's own bytes get their verdict from an upload.
-            ApiError::FileRejected { message, .. } => Reply::UploadInstead {
-                why: format!(
-                    "ShortPixel refused what the web server serves for {path} at {url} ({message}, {code})"
-                ),
-                unreachable: false,
-            },
-            _ => Reply::Answer(Some(item.clone())),
-        },
-        _ => Reply::Answer(Some(item.clone())),
-    }
-}
-
-fn fetch_failure(code: i64, message: &str) -> String {
-    let what = match code {
-        -102 => "the URL is invalid or answers 404",
-        -106 => "the URL is not reachable from ShortPixel",
-        -108 => "the domain is associated with another ShortPixel account",
-        _ => "too many URLs of the domain were unreachable",
-    };
-    if message.is_empty() {
-        format!("{what} ({code})")
-    } else {
-        format!("{what}: {message} ({code})")
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn item(code: i64, size: Option<u64>) -> Item {
-        Item {
-            code,
-            message: "m".into(),
-            original_url: Some("http://w/a.jpg".into()),
-            original_size: size,
-            ..Item::default()
-        }
-    }
-
-    fn judged(it: &Item) -> Reply {
-        judge(Some(it), "/p/a.jpg", "http://w/a.jpg", 1000)
-    }
-
-    #[test]
-    fn a_job_counts_only_for_as_many_bytes_as_the_file_holds() {
-        assert!(matches!(judged(&item(2, Some(1000))), Reply::Recorded(_)));
-        assert!(matches!(judged(&item(1, Some(1000))), Reply::Recorded(_)));
-        for other in [Some(999), Some(1001), None] {
-            match judged(&item(2, other)) {
-                Reply::UploadInstead { why, unreachable } => {
-                    assert!(!unreachable);
-                    assert!(why.contains("serves other bytes for /p/a.jpg"), "{why}");
-                }
-                r => panic!("{other:?}: {r:?}"),
-            }
-        }
-    }
-
-    #[test]
-    fn unreachable_urls_and_refused_bytes_go_to_upload_other_codes_keep_their_reaction() {
-        for code in [-102, -106, -108, -113] {
-            assert!(
-                matches!(
-                    judged(&item(code, None)),
-                    Reply::UploadInstead {
-                        unreachable: true,
-                        ..
-                    }
-                ),
-                "{code}"
-            );
-        }
-        for code in [-201, -202, -111] {
-            assert!(
-                matches!(
-                    judged(&item(code, None)),
-                    Reply::UploadInstead {
-                        unreachable: false,
-                        ..
-                    }
-                ),
-                "{code}"
-            );
-        }
-        for code in [-403, -301, -401, -404, -500, -203] {
-            assert!(
-                matches!(judged(&item(code, None)), Reply::Answer(Some(_))),
-                "{code}"
-            );
-        }
-        assert_eq!(judge(None, "/p", "u", 1), Reply::Answer(None));
-    }
 }

@@ -37,6 +37,7 @@ mod download;
 mod poll;
 mod reply;
 mod send;
+mod url_reply;
 
 use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
