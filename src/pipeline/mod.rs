@@ -203,6 +203,7 @@ pub struct Tally {
     pub failed: AtomicU64,
     pub skipped: AtomicU64,
     pub pending: AtomicU64,
+    /// Files sent to ShortPixel: uploaded, or asked for by URL.
     pub uploads: AtomicU64,
     pub bytes_before: AtomicU64,
     pub bytes_after: AtomicU64,

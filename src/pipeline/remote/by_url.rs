@@ -148,6 +148,7 @@ pub(super) async fn send(r: Arc<Remote>, works: Vec<Work>) -> Outcome {
         Ok(a) => a,
         Err(e) => return failed(e),
     };
+    crate::pipeline::Tally::add(&r.ctx.tally.uploads, asking.len() as u64);
     let (fresh, again): (Vec<Asking>, Vec<Asking>) = asking.into_iter().partition(|a| a.refresh);
     let (mut works, mut replies, mut took) = (Vec::new(), Vec::new(), None);
     for group in [again, fresh] {
