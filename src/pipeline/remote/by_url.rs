@@ -87,6 +87,10 @@ impl Flow {
                 Reply::UploadInstead { why, unreachable } => {
                     if unreachable {
                         self.unreachable(&work, &why);
+                        tracing::debug!(
+                            "{}: {why}; uploading it instead",
+                            work.files[0].path.display()
+                        );
                     } else {
                         tracing::warn!("{why}; uploading it instead");
                     }
