@@ -129,6 +129,30 @@ fn g1_public_url_folder_is_optimized_by_url_with_no_upload_and_one_fetch_per_fil
 }
 
 #[test]
+fn g3_an_uncompressed_image_is_uploaded_since_its_size_cannot_tell_an_edit() {
+    let emu = Emulator::start_with_key(KEY, 1000);
+    let env = TestEnv::new();
+    let (_site, base) = site_for(&env);
+    env.configure(&published(&emu, &base));
+    let jpeg = env.add_jpeg("a.jpg", 120, 90, 451);
+    let bmp = env.path("photos/b.bmp");
+    let picture = image::load_from_memory(&read(&jpeg)).expect("decodes");
+    picture
+        .save_with_format(&bmp, image::ImageFormat::Bmp)
+        .expect("write a BMP");
+
+    env.run_once().expect_code(0);
+
+    assert_eq!(emu.uploads_of(&hash(&bmp)), 1, "{}", log_summary(&emu));
+    let fetched: Vec<String> = emu.fetches().into_iter().map(|f| f.url).collect();
+    assert_eq!(
+        fetched,
+        [format!("{base}a.jpg")],
+        "the BMP is never asked for by URL"
+    );
+}
+
+#[test]
 fn g6_web_server_serving_other_bytes_gets_that_file_uploaded_instead_and_says_why() {
     let emu = Emulator::start_with_key(KEY, 1000);
     let env = TestEnv::new();

@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::answer::answer;
-use super::url_reply::{judge, Reply};
+use super::url_reply::{judge, size_tells_content, Reply};
 use super::{Flow, Remote, Work};
 use crate::ledger::{Job, Stat, State};
 use crate::optimize::shortpixel::wire::Item;
@@ -46,12 +46,14 @@ struct Asking {
 
 impl Flow {
     /// Splits works ready to go into (by URL, to upload): by URL when their folder has a
-    /// `public_url` and no earlier answer sent them to uploads.
+    /// `public_url`, their format lets the reply be checked, and no earlier answer sent them
+    /// to uploads.
     pub(super) fn route(&self, batch: Vec<Work>) -> (Vec<Work>, Vec<Work>) {
         batch.into_iter().partition(|w| {
-            !self
-                .upload_instead
-                .contains(&(w.hash.clone(), w.profile.clone()))
+            size_tells_content(w.format)
+                && !self
+                    .upload_instead
+                    .contains(&(w.hash.clone(), w.profile.clone()))
                 && w.files
                     .first()
                     .and_then(|f| url_of(&self.r.ctx, w.folder, &f.path))

@@ -5,8 +5,20 @@
 //! the URL at all or refused what it fetched, the file is uploaded instead: the upload is
 //! what the folder holds. Codes about credits, the key or a passing problem keep the
 //! reactions they have for uploads (`answer.rs`). Pure, so each case is tested here.
+//!
+//! The size check is only worth something where an edit changes the size: an uncompressed
+//! image (BMP, TIFF) keeps its size through any edit that keeps its dimensions, so a stale
+//! copy at its URL would pass for the file. Those are always uploaded
+//! ([`size_tells_content`]).
 
+use crate::content::Format;
 use crate::optimize::shortpixel::{wire::Item, ApiError};
+
+/// Whether a fetch of the file's size can be trusted to be the file: not for formats whose
+/// size does not change with the content.
+pub(super) fn size_tells_content(format: Format) -> bool {
+    !matches!(format, Format::Bmp | Format::Tiff)
+}
 
 /// What the reply means for one work.
 #[derive(Debug, Clone, PartialEq)]
