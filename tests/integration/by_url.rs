@@ -31,6 +31,16 @@ fn site_for(env: &TestEnv) -> (Site, String) {
     (site, base)
 }
 
+/// An emulator, a temp tree whose `photos/` a site publishes, configured with that
+/// `public_url` (also returned).
+fn published_env() -> (Emulator, TestEnv, Site, String) {
+    let emu = Emulator::start_with_key(KEY, 1000);
+    let env = TestEnv::new();
+    let (site, base) = site_for(&env);
+    env.configure(&published(&emu, &base));
+    (emu, env, site, base)
+}
+
 /// The `reducer.php` requests so far.
 fn by_url_requests(emu: &Emulator) -> Vec<Request> {
     emu.requests()
@@ -84,10 +94,7 @@ fn with_comment(jpeg: &[u8], fill: u8) -> Vec<u8> {
 
 #[test]
 fn g1_public_url_folder_is_optimized_by_url_with_no_upload_and_one_fetch_per_file() {
-    let emu = Emulator::start_with_key(KEY, 1000);
-    let env = TestEnv::new();
-    let (site, base) = site_for(&env);
-    env.configure(&published(&emu, &base));
+    let (emu, env, site, base) = published_env();
     let mut files: Vec<PathBuf> = (0..3)
         .map(|i| env.add_jpeg(&format!("{i}.jpg"), 120, 90, 300 + i))
         .collect();
@@ -130,10 +137,7 @@ fn g1_public_url_folder_is_optimized_by_url_with_no_upload_and_one_fetch_per_fil
 
 #[test]
 fn g3_an_uncompressed_image_is_uploaded_since_its_size_cannot_tell_an_edit() {
-    let emu = Emulator::start_with_key(KEY, 1000);
-    let env = TestEnv::new();
-    let (_site, base) = site_for(&env);
-    env.configure(&published(&emu, &base));
+    let (emu, env, _site, base) = published_env();
     let jpeg = env.add_jpeg("a.jpg", 120, 90, 451);
     let bmp = env.path("photos/b.bmp");
     let picture = image::load_from_memory(&read(&jpeg)).expect("decodes");
@@ -154,10 +158,7 @@ fn g3_an_uncompressed_image_is_uploaded_since_its_size_cannot_tell_an_edit() {
 
 #[test]
 fn g6_web_server_serving_other_bytes_gets_that_file_uploaded_instead_and_says_why() {
-    let emu = Emulator::start_with_key(KEY, 1000);
-    let env = TestEnv::new();
-    let (site, base) = site_for(&env);
-    env.configure(&published(&emu, &base));
+    let (emu, env, site, _) = published_env();
     let a = env.add_jpeg("a.jpg", 120, 90, 401);
     let b = env.add_jpeg("b.jpg", 120, 90, 402);
     let c = env.add_jpeg("c.jpg", 120, 90, 403);
@@ -255,10 +256,7 @@ fn unreachable_public_url_falls_back_to_upload_and_is_reported_once_per_folder()
 
 #[test]
 fn g4_nothing_changed_means_no_fetch_and_an_edited_file_is_refreshed_and_charged_once() {
-    let emu = Emulator::start_with_key(KEY, 1000);
-    let env = TestEnv::new();
-    let (_site, base) = site_for(&env);
-    env.configure(&published(&emu, &base));
+    let (emu, env, _site, base) = published_env();
     let a = env.add_jpeg("a.jpg", 120, 90, 601);
     env.add_jpeg("b.jpg", 120, 90, 602);
     env.add_jpeg("c.jpg", 120, 90, 603);
@@ -312,11 +310,8 @@ fn g4_nothing_changed_means_no_fetch_and_an_edited_file_is_refreshed_and_charged
 
 #[test]
 fn g4_sigkill_after_the_by_url_reply_is_recorded_is_finished_by_polling_without_a_new_charge() {
-    let emu = Emulator::start_with_key(KEY, 1000);
-    let env = TestEnv::new();
-    let (_site, base) = site_for(&env);
+    let (emu, env, _site, base) = published_env();
     let patient = published(&emu, &base);
-    env.configure(&patient);
     let a = env.add_jpeg("a.jpg", 120, 90, 701);
     env.run_once().expect_code(0);
     // Edited: the next request for its URL says refresh = 1, the one that charges.
@@ -373,10 +368,7 @@ fn g4_sigkill_after_the_by_url_reply_is_recorded_is_finished_by_polling_without_
 
 #[test]
 fn g3_a_file_edited_while_shortpixel_fetches_it_is_not_clobbered_nor_paid_twice() {
-    let emu = Emulator::start_with_key(KEY, 1000);
-    let env = TestEnv::new();
-    let (site, base) = site_for(&env);
-    env.configure(&published(&emu, &base));
+    let (emu, env, site, _) = published_env();
     let a = env.add_jpeg("a.jpg", 120, 90, 801);
     let original = read(&a);
     // The same size, other bytes: only the content, not the size, tells them apart.
