@@ -54,6 +54,23 @@ fn lines_with(out: &Outcome, words: &str) -> usize {
     out.all().lines().filter(|l| l.contains(words)).count()
 }
 
+/// G8: the key is in no output and no byte of the ledger.
+#[track_caller]
+fn assert_key_kept(env: &TestEnv, out: &Outcome) {
+    assert!(!out.all().contains(KEY), "G8: the key was printed:\n{out}");
+    assert!(
+        env.ledger_path().exists(),
+        "the ledger should exist to be checked"
+    );
+    for name in ["ledger.db", "ledger.db-wal", "ledger.db-shm"] {
+        let bytes = std::fs::read(env.path(name)).unwrap_or_default();
+        assert!(
+            !bytes.windows(KEY.len()).any(|w| w == KEY.as_bytes()),
+            "G8: the key is in {name}"
+        );
+    }
+}
+
 fn pixels(bytes: &[u8]) -> Vec<u8> {
     image::load_from_memory(bytes)
         .expect("decodes")
@@ -105,9 +122,11 @@ fn g1_public_url_folder_is_optimized_by_url_with_no_upload_and_one_fetch_per_fil
     files.push(latin1);
     let originals: Vec<Vec<u8>> = files.iter().map(|p| read(p)).collect();
 
-    env.run_once().expect_code(0);
+    let out = env.run_once();
+    out.expect_code(0);
 
     assert_eq!(emu.uploads(), 0, "{}", log_summary(&emu));
+    assert_key_kept(&env, &out);
     let fetched: Vec<String> = emu.fetches().into_iter().map(|f| f.url).collect();
     assert_eq!(
         fetched.len(),
@@ -238,6 +257,7 @@ fn unreachable_public_url_falls_back_to_upload_and_is_reported_once_per_folder()
         .flat_map(|r| r.codes.clone())
         .collect();
     assert!(codes.contains(&-106) && codes.contains(&-102), "{codes:?}");
+    assert_key_kept(&env, &out);
     let said = "cannot fetch this folder's images";
     assert_eq!(lines_with(&out, said), 2, "once per folder:\n{out}");
     for (folder, url) in [
