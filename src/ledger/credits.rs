@@ -43,6 +43,16 @@ impl Ledger {
     }
 }
 
+/// Whether a job by URL answers content ShortPixel had already fetched at that URL: asked
+/// without `refresh`, it answered the result it held, at no charge.
+pub(super) fn fetched_before(tx: &Transaction<'_>, job: &super::Job) -> Result<bool> {
+    let last: Option<String> = tx
+        .prepare_cached("SELECT hash FROM fetched WHERE url = ?1")?
+        .query_row([&job.original_url], |r| r.get(0))
+        .optional()?;
+    Ok(last.as_deref() == Some(job.orig_hash.as_str()))
+}
+
 /// Adds `n` credits to `month`, inside the caller's transaction.
 pub(super) fn count(tx: &Transaction<'_>, month: &str, n: u64) -> Result<()> {
     if n > 0 {
@@ -69,12 +79,25 @@ mod tests {
             orig_hash: h.into(),
             profile: "p".into(),
             original_url: format!("http://x/{h}"),
+            by_url: false,
         };
         l.record_jobs(&[(job("a"), vec![]), (job("b"), vec![])])
             .unwrap();
         l.record_jobs(&[(job("c"), vec![])]).unwrap();
         assert_eq!(l.credits_used(&month).unwrap(), 3);
         assert_eq!(l.credits_used("1999-01").unwrap(), 0);
+        // By URL: the first fetch of a content costs; asked again for the same content,
+        // ShortPixel answers what it holds, free; new content at the URL costs again.
+        let by_url = |h: &str| Job {
+            by_url: true,
+            original_url: "https://example.com/p/a.jpg".into(),
+            ..job(h)
+        };
+        l.record_jobs(&[(by_url("d"), vec![])]).unwrap();
+        l.record_jobs(&[(by_url("d"), vec![])]).unwrap();
+        assert_eq!(l.credits_used(&month).unwrap(), 4);
+        l.record_jobs(&[(by_url("e"), vec![])]).unwrap();
+        assert_eq!(l.credits_used(&month).unwrap(), 5);
     }
 
     #[test]
@@ -83,7 +106,7 @@ mod tests {
         let path = dir.path().join("l.db");
         drop(Ledger::open(&path).unwrap());
         let conn = rusqlite::Connection::open(&path).unwrap();
-        conn.execute_batch("DROP TABLE credits_used; PRAGMA user_version = 7;")
+        conn.execute_batch("DROP TABLE credits_used; PRAGMA user_version = 8;")
             .unwrap();
         drop(conn);
         let l = Ledger::open_read_only(&path).unwrap().unwrap();
