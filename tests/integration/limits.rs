@@ -463,3 +463,34 @@ fn a_budget_raised_by_a_reload_lets_the_daemon_send_the_rest() {
         assert_optimized_in_place(&env, p, orig);
     }
 }
+
+#[test]
+fn the_budget_counts_images_fetched_by_url_like_uploads() {
+    let emu = Emulator::start_with_key(KEY, 10_000);
+    let env = TestEnv::new();
+    let site = shortpixel_emulator::Site::serve(env.root());
+    let base = format!("{}/photos/", site.url());
+    let published = Config::emulator(&emu).folders(vec![
+        Folder::replace("photos").with("public_url", &crate::support::config::quote(&base))
+    ]);
+    env.configure(&published.clone().set("limits", "{ monthly_credits = 2 }"));
+    let originals = photos(&env, 4, 1000);
+
+    run_at(&env, NOV_15_NOON, &["run", "--once"]).expect_code(0);
+    assert_eq!(emu.url_fetches(), 2, "{}", log_summary(&emu));
+    assert_eq!(emu.uploads(), 0, "{}", log_summary(&emu));
+    let s = status_at(&env, NOV_15_NOON);
+    assert_eq!(held_files(&s), 2, "{s}");
+    assert_eq!(s.0["limits"]["credits_used_month"], 2, "{s}");
+
+    env.configure(&published.set("limits", "{ monthly_credits = 10 }"));
+    run_at(&env, NOV_15_NOON + 60, &["run", "--once"]).expect_code(0);
+    assert_eq!(emu.url_fetches(), 4, "{}", log_summary(&emu));
+    assert_eq!(emu.credits_used(KEY), 4, "what the service charged");
+    let s = status_at(&env, NOV_15_NOON + 60);
+    assert_eq!(s.0["limits"]["credits_used_month"], 4, "{s}");
+    for (p, orig) in &originals {
+        assert_optimized_in_place(&env, p, orig);
+    }
+    drop(site);
+}
