@@ -1,24 +1,39 @@
-//! Putting a verified result in place, file by file. The order of steps is the guarantee:
+//! Putting a verified result in place. The order of steps is the guarantee:
 //!
-//! 1. read the original and check it still is the content that was optimized (G3);
-//! 2. replace mode: store the original in the backup store, flushed and verified (G1);
-//! 3. record the result's hash as ours *before* writing it, so a crash right after the
-//!    rename still leaves a file the next run recognises (G5);
+//! 1. record the result's hash as ours *before* writing it, so a crash right after a
+//!    rename still leaves a file the next run recognises (G5), and keep the result itself
+//!    in the backup store (G4);
+//! 2. read each original and check it still is the content that was optimized (G3);
+//! 3. replace mode: store the original in the backup store and describe it in the journal
+//!    (G1, G9), flushed and verified before the file changes;
 //! 4. check once more that nobody changed the file (G3), then write atomically (G2);
 //! 5. record the new content and state.
 //!
+//! Steps 3–5 are paid for by groups of files, not file by file: see `group` for how a
+//! group keeps this order for each of its files. [`apply`] commits a work's files at once
+//! (the remote results, whose jobs are forgotten only once durable); [`apply_later`] lets
+//! the built-in optimizer's works share groups, committed by [`Pending::finish`] at the
+//! latest.
+//!
 //! A file that fails here fails alone, with the reason; its original is untouched.
 
+mod group;
+mod hook;
 mod one;
+mod own;
 
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
 
 use super::{Ctx, Work};
 use crate::content::hash_bytes;
 use crate::ledger::{FileRow, Outcome, ResultRow, Stat, State};
 use crate::optimize::Delivered;
-use one::{apply_one, ApplyError};
-pub use one::{extra_path, mode_name};
+use group::Group;
+pub use group::Pending;
+pub use one::mode_name;
+use one::{prepare, ApplyError, Job};
+pub use own::extra_path;
 
 /// The extras' kind of a mirror copy (the others are named by their format).
 pub const MIRROR_COPY: &str = "mirror";
@@ -44,8 +59,44 @@ impl Applied {
     }
 }
 
-/// Applies `delivered` to every file of `work`.
+/// Applies `delivered` to every file of `work` and returns once they are in place.
 pub fn apply(ctx: &Ctx, work: &Work, delivered: &Delivered) -> anyhow::Result<Applied> {
+    let mut applied = Applied {
+        kept: true,
+        failed: 0,
+    };
+    gather(ctx, work, delivered, &mut applied, |group, applied| {
+        let done = group.commit(ctx)?;
+        applied.kept &= done.kept;
+        applied.failed += done.failed;
+        Ok(())
+    })?;
+    Ok(applied)
+}
+
+/// Applies `delivered` to every file of `work` in groups shared with other works: the files
+/// are in place once `pending` is committed (at the latest by [`Pending::finish`]).
+pub fn apply_later(
+    ctx: &Ctx,
+    work: &Work,
+    delivered: &Delivered,
+    pending: &Pending,
+) -> anyhow::Result<()> {
+    let mut applied = Applied::default();
+    gather(ctx, work, delivered, &mut applied, |group, _| {
+        pending.add(ctx, group)
+    })
+}
+
+/// Records the result, then prepares each file of `work` into groups handed to `commit`
+/// (when full, and the last one).
+fn gather(
+    ctx: &Ctx,
+    work: &Work,
+    delivered: &Delivered,
+    applied: &mut Applied,
+    mut commit: impl FnMut(Group, &mut Applied) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
     if ctx.dry_run {
         // A dry run counts what would be written and writes nothing (SPEC §1).
         let counter = match &delivered.main {
@@ -53,7 +104,7 @@ pub fn apply(ctx: &Ctx, work: &Work, delivered: &Delivered) -> anyhow::Result<Ap
             None => &ctx.tally.already_optimal,
         };
         counter.fetch_add(work.files.len() as u64, Ordering::Relaxed);
-        return Ok(Applied::default());
+        return Ok(());
     }
     let result = match &delivered.main {
         Some(bytes) => ResultRow {
@@ -71,16 +122,16 @@ pub fn apply(ctx: &Ctx, work: &Work, delivered: &Delivered) -> anyhow::Result<Ap
             reason: Some(ALREADY_OPTIMAL.into()),
         },
     };
-    let mut applied = Applied {
-        kept: true,
-        failed: 0,
-    };
+    let mut group = Group::default();
     if let (Some(bytes), Some(h)) = (&delivered.main, &result.opt_hash) {
         // Keep the paid-for result itself, so a copy of the original, a write that failed,
         // or a restore followed by a new copy never costs another upload (G4).
-        if let Err(e) = ctx.backups.store(h, bytes) {
-            tracing::warn!("cannot keep a copy of the result: {e}");
-            applied.kept = false;
+        match ctx.backups.store_unflushed(h, bytes) {
+            Ok(copy) => group.keep(h, copy),
+            Err(e) => {
+                tracing::warn!("cannot keep a copy of the result: {e}");
+                applied.kept = false;
+            }
         }
     }
     {
@@ -93,27 +144,52 @@ pub fn apply(ctx: &Ctx, work: &Work, delivered: &Delivered) -> anyhow::Result<Ap
             ledger.put_output(&hash_bytes(bytes), &work.hash, work.size)?;
         }
     }
+    let job = Arc::new(Job {
+        work: work.clone(),
+        result,
+        main: delivered.main.clone().map(Arc::new),
+        extras: delivered.extras.clone(),
+    });
     for file in &work.files {
-        match apply_one(ctx, work, file, delivered, &result) {
-            Ok(()) => {}
-            Err(ApplyError::Changed) => changed(ctx, file)?,
-            Err(ApplyError::Kept(why)) => {
-                tracing::warn!("{}: {why}", file.path.display());
-                ctx.ledger()
-                    .set_state(&file.path, State::Skipped, Some(&why))?;
-                ctx.tally.skipped.fetch_add(1, Ordering::Relaxed);
-            }
-            Err(ApplyError::Io(e)) => {
-                tracing::error!("{}: {e}", file.path.display());
-                ctx.ledger()
-                    .set_state(&file.path, State::Failed, Some(&e))?;
-                ctx.tally.failed.fetch_add(1, Ordering::Relaxed);
-                applied.failed += 1;
-            }
-            Err(ApplyError::Ledger(e)) => return Err(e.into()),
+        match prepare(ctx, &job, file) {
+            Ok(Some(put)) => group.add(put),
+            Ok(None) => {}
+            Err(e) => settle(ctx, file, Err(e), &mut applied.failed)?,
+        }
+        if group.is_full() {
+            commit(std::mem::take(&mut group), applied)?;
         }
     }
-    Ok(applied)
+    commit(group, applied)
+}
+
+/// Records how a file's put ended: nothing more to do, changed under the agent, left to
+/// its owner, or failed with the reason (counted in `failed`).
+fn settle(
+    ctx: &Ctx,
+    file: &FileRow,
+    outcome: Result<(), ApplyError>,
+    failed: &mut usize,
+) -> anyhow::Result<()> {
+    match outcome {
+        Ok(()) => {}
+        Err(ApplyError::Changed) => changed(ctx, file)?,
+        Err(ApplyError::Kept(why)) => {
+            tracing::warn!("{}: {why}", file.path.display());
+            ctx.ledger()
+                .set_state(&file.path, State::Skipped, Some(&why))?;
+            ctx.tally.skipped.fetch_add(1, Ordering::Relaxed);
+        }
+        Err(ApplyError::Io(e)) => {
+            tracing::error!("{}: {e}", file.path.display());
+            ctx.ledger()
+                .set_state(&file.path, State::Failed, Some(&e))?;
+            ctx.tally.failed.fetch_add(1, Ordering::Relaxed);
+            *failed += 1;
+        }
+        Err(ApplyError::Ledger(e)) => return Err(e.into()),
+    }
+    Ok(())
 }
 
 /// A file no longer holds the content that was optimized. If it now holds bytes the agent
@@ -286,5 +362,58 @@ mod tests {
         let row = ctx.ledger().file(&work.files[0].path).unwrap().unwrap();
         assert_eq!(row.state, State::New);
         assert_eq!(ctx.take_again(), vec![work.files[0].path.clone()]);
+    }
+
+    #[test]
+    fn g1_g2_a_group_changes_nothing_until_its_commit_then_replaces_with_the_backup_durable() {
+        let dir = tempfile::tempdir().unwrap();
+        let original = b"the original picture, long enough to shrink".to_vec();
+        let (ctx, work) = setup(dir.path(), &original, &hash_bytes(&original));
+        let path = work.files[0].path.clone();
+        let pending = Pending::default();
+        let result = b"result".to_vec();
+        let delivered = Delivered {
+            main: Some(result.clone()),
+            extras: vec![],
+        };
+        apply_later(&ctx, &work, &delivered, &pending).unwrap();
+        assert_eq!(
+            std::fs::read(&path).unwrap(),
+            original,
+            "in place before the commit"
+        );
+        pending.finish(&ctx).unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), result);
+        assert_eq!(ctx.backups.read(&work.hash).unwrap(), original);
+        assert!(ctx.ledger().has_backup(&work.hash).unwrap());
+        let row = ctx.ledger().file(&path).unwrap().unwrap();
+        assert_eq!(row.state, State::Optimized, "{row:?}");
+        assert_eq!(row.hash, hash_bytes(&result));
+    }
+
+    #[test]
+    fn g3_a_file_edited_while_its_group_waits_is_left_as_the_user_saved_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let original = b"the original picture, long enough to shrink".to_vec();
+        let (ctx, work) = setup(dir.path(), &original, &hash_bytes(&original));
+        let path = work.files[0].path.clone();
+        let pending = Pending::default();
+        let delivered = Delivered {
+            main: Some(b"result".to_vec()),
+            extras: vec![],
+        };
+        apply_later(&ctx, &work, &delivered, &pending).unwrap();
+        // The user saves over the file while the group has not been committed yet.
+        let edit = b"the user's edit".to_vec();
+        std::fs::write(&path, &edit).unwrap();
+        pending.finish(&ctx).unwrap();
+        assert_eq!(
+            std::fs::read(&path).unwrap(),
+            edit,
+            "the edit was overwritten"
+        );
+        let row = ctx.ledger().file(&path).unwrap().unwrap();
+        assert_eq!(row.state, State::New, "{row:?}");
+        assert_eq!(ctx.take_again(), vec![path]);
     }
 }

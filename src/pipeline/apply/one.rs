@@ -5,14 +5,16 @@
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 
+use std::sync::Arc;
+
 use super::super::{Ctx, Work};
+use super::own::{extra_path, owned, write_owned};
 use super::{ALREADY_OPTIMAL, MIRROR_COPY};
-use crate::backup::{Event, Record};
+use crate::backup::{Event, Record, Unflushed};
 use crate::config::{Convert, Mode};
 use crate::content::hash_bytes;
-use crate::ledger::{FileRow, ResultRow, Stat, State};
-use crate::optimize::Delivered;
-use crate::output::{self, Carry};
+use crate::ledger::{FileRow, Ledger, LedgerError, ResultRow, Stat, State};
+use crate::output::Carry;
 
 pub(super) enum ApplyError {
     Changed,
@@ -28,17 +30,48 @@ impl From<crate::ledger::LedgerError> for ApplyError {
     }
 }
 
-fn io(e: impl std::fmt::Display) -> ApplyError {
+pub(super) fn io(e: impl std::fmt::Display) -> ApplyError {
     ApplyError::Io(e.to_string())
 }
 
-pub(super) fn apply_one(
+/// One work's result, shared by the puts of its files.
+pub(super) struct Job {
+    pub work: Work,
+    pub result: ResultRow,
+    pub main: Option<Arc<Vec<u8>>>,
+    pub extras: Vec<(Convert, Vec<u8>)>,
+}
+
+/// One file's write, prepared: its original read and checked (G3), in replace mode its
+/// backup written and its journal line appended, neither flushed yet (the group does that).
+pub(super) struct Put {
+    pub job: Arc<Job>,
+    pub file: FileRow,
+    pub mode: Mode,
+    /// The path written: the file itself (replace) or its mirror copy.
+    pub target: PathBuf,
+    /// Where the extras go (beside `target`).
+    pub base: PathBuf,
+    pub bytes: Arc<Vec<u8>>,
+    /// Whether `bytes` is the optimized result (false: a mirror copy of the original).
+    pub optimized: bool,
+    /// Why the original is kept, when it is.
+    pub optimal: String,
+    pub carry: Carry,
+    /// The original's stat as read: a replace happens only while the file still has it (G3).
+    pub stat: Stat,
+    /// Replace: the original's backup, which must be durable before the rename (G1).
+    pub backup: Option<Unflushed>,
+}
+
+/// Prepares one file's put; `None` when there is nothing to write (the original is kept),
+/// in which case the file is already recorded.
+pub(super) fn prepare(
     ctx: &Ctx,
-    work: &Work,
+    job: &Arc<Job>,
     file: &FileRow,
-    d: &Delivered,
-    result: &ResultRow,
-) -> Result<(), ApplyError> {
+) -> Result<Option<Put>, ApplyError> {
+    let work = &job.work;
     let Some(folder) = ctx.config.folder_of(&file.path) else {
         return Err(ApplyError::Io(
             "the file is no longer in a configured folder".into(),
@@ -53,93 +86,133 @@ pub(super) fn apply_one(
     // A saving below the folder's `min_saving` is not worth replacing the original for: it
     // is kept and the file recorded as already optimal (the result stays known: G4).
     let too_small =
-        (d.main.as_ref()).and_then(|opt| folder.too_small_a_saving(work.size, opt.len() as u64));
-    let main = d.main.as_ref().filter(|_| too_small.is_none());
-    let optimal = too_small.as_deref().unwrap_or(ALREADY_OPTIMAL);
+        (job.main.as_ref()).and_then(|opt| folder.too_small_a_saving(work.size, opt.len() as u64));
+    let main = job.main.as_ref().filter(|_| too_small.is_none());
+    let optimal = too_small.unwrap_or_else(|| ALREADY_OPTIMAL.into());
+    let mut put = Put {
+        job: job.clone(),
+        file: file.clone(),
+        mode: folder.mode,
+        target: base.clone(),
+        base,
+        bytes: Arc::new(Vec::new()),
+        optimized: main.is_some(),
+        optimal,
+        carry,
+        stat: Stat::of(&meta),
+        backup: None,
+    };
     match (main, folder.mode) {
         (Some(opt), Mode::Replace) => {
-            ctx.backups.store(&work.hash, &original).map_err(io)?;
-            ctx.ledger().record_backup(&work.hash, work.size)?;
-            // The store says what it holds before the file changes (G9).
-            describe(
-                ctx,
-                Event::Optimized,
-                &file.path,
-                folder.mode,
-                work,
-                result,
-                true,
-            )?;
-            // Last look before the rename: was the file edited while we worked? (G3)
-            let now = std::fs::symlink_metadata(&file.path)
-                .map_err(|e| io(format!("the file vanished: {e}")))?;
-            if Stat::of(&now) != Stat::of(&meta) {
-                return Err(ApplyError::Changed);
+            put.backup = Some(
+                ctx.backups
+                    .store_unflushed(&work.hash, &original)
+                    .map_err(io)?,
+            );
+            // The store says what it holds before the file changes (G9); flushed with the
+            // backups.
+            describe(ctx, Event::Optimized, &put)?;
+            put.bytes = opt.clone();
+        }
+        (Some(opt), Mode::Mirror) => put.bytes = opt.clone(),
+        (None, Mode::Mirror) => put.bytes = Arc::new(original),
+        (None, Mode::Replace) => {
+            describe(ctx, Event::AlreadyOptimal, &put)?;
+            ctx.ledger()
+                .set_state(&file.path, State::Skipped, Some(&put.optimal))?;
+            done(ctx, &put)?;
+            return Ok(None);
+        }
+    }
+    Ok(Some(put))
+}
+
+impl Put {
+    /// Checks, just before its temporary file is written and again just before the rename,
+    /// that the put may still go ahead: a replaced file still is the original that was read
+    /// (G3); a mirror copy overwrites only what the agent itself wrote there.
+    pub(super) fn check(&self, ctx: &Ctx) -> Result<(), ApplyError> {
+        match self.mode {
+            Mode::Replace => {
+                let now = std::fs::symlink_metadata(&self.file.path)
+                    .map_err(|e| io(format!("the file vanished: {e}")))?;
+                if Stat::of(&now) != self.stat {
+                    return Err(ApplyError::Changed);
+                }
+                Ok(())
             }
-            let stat = output::write_atomic(&file.path, opt, &carry).map_err(io)?;
-            ctx.ledger().set_content(
-                &file.path,
+            Mode::Mirror => owned(ctx, &self.target),
+        }
+    }
+
+    /// Records the file once its put is in place (inside the group's transaction).
+    pub(super) fn record(&self, ledger: &Ledger, stat: Stat) -> Result<(), LedgerError> {
+        let work = &self.job.work;
+        let len = Some(self.bytes.len() as u64);
+        match self.mode {
+            Mode::Replace => ledger.set_content(
+                &self.file.path,
                 stat,
-                result.opt_hash.as_deref().unwrap_or_default(),
+                self.job.result.opt_hash.as_deref().unwrap_or_default(),
                 State::Optimized,
                 Some(&work.hash),
                 Some(work.size),
-                Some(opt.len() as u64),
-            )?;
-        }
-        (main, Mode::Mirror) => {
-            let target = base.clone();
-            let bytes: &[u8] = main.map_or(&original, |m| m.as_slice());
-            write_owned(ctx, &target, &file.path, MIRROR_COPY, bytes, &carry)?;
-            describe(
-                ctx,
-                result_event(main),
-                &file.path,
-                folder.mode,
-                work,
-                result,
-                false,
-            )?;
-            let state = if main.is_some() {
-                State::Optimized
-            } else {
-                State::Skipped
-            };
-            ctx.ledger().set_content(
-                &file.path,
-                Stat::of(&meta),
-                &work.hash,
-                state,
-                Some(&work.hash),
-                Some(work.size),
-                Some(bytes.len() as u64),
-            )?;
-            if main.is_none() {
-                ctx.ledger()
-                    .set_state(&file.path, State::Skipped, Some(optimal))?;
+                len,
+            ),
+            Mode::Mirror => {
+                let state = match self.optimized {
+                    true => State::Optimized,
+                    false => State::Skipped,
+                };
+                ledger.put_extra(
+                    &self.target,
+                    &self.file.path,
+                    MIRROR_COPY,
+                    &hash_bytes(&self.bytes),
+                )?;
+                ledger.set_content(
+                    &self.file.path,
+                    self.stat,
+                    &work.hash,
+                    state,
+                    Some(&work.hash),
+                    Some(work.size),
+                    len,
+                )?;
+                if !self.optimized {
+                    ledger.set_state(&self.file.path, State::Skipped, Some(&self.optimal))?;
+                }
+                Ok(())
             }
         }
-        (None, Mode::Replace) => {
-            describe(
-                ctx,
-                Event::AlreadyOptimal,
-                &file.path,
-                folder.mode,
-                work,
-                result,
-                false,
-            )?;
-            ctx.ledger()
-                .set_state(&file.path, State::Skipped, Some(optimal))?;
-        }
     }
-    for (convert, bytes) in &d.extras {
-        let target = extra_path(&base, *convert);
+}
+
+/// What follows a file's put once it is in place (or once it is known that nothing is
+/// written): the mirror's journal line, the extras, the counts and the log line.
+pub(super) fn done(ctx: &Ctx, put: &Put) -> Result<(), ApplyError> {
+    if put.mode == Mode::Mirror {
+        let event = match put.optimized {
+            true => Event::Optimized,
+            false => Event::AlreadyOptimal,
+        };
+        describe(ctx, event, put)?;
+    }
+    let work = &put.job.work;
+    for (convert, bytes) in &put.job.extras {
+        let target = extra_path(&put.base, *convert);
         let carry = Carry {
             mtime: None,
-            ..carry.clone()
+            ..put.carry.clone()
         };
-        if let Err(e) = write_owned(ctx, &target, &file.path, convert.as_str(), bytes, &carry) {
+        if let Err(e) = write_owned(
+            ctx,
+            &target,
+            &put.file.path,
+            convert.as_str(),
+            bytes,
+            &carry,
+        ) {
             match e {
                 ApplyError::Io(m) | ApplyError::Kept(m) => {
                     tracing::warn!("{}: extra not written: {m}", target.display())
@@ -148,7 +221,7 @@ pub(super) fn apply_one(
             }
         }
     }
-    match main {
+    match put.job.main.as_ref().filter(|_| put.optimized) {
         Some(opt) => {
             ctx.tally.optimized.fetch_add(1, Ordering::Relaxed);
             ctx.tally
@@ -159,7 +232,7 @@ pub(super) fn apply_one(
                 .fetch_add(opt.len() as u64, Ordering::Relaxed);
             tracing::info!(
                 "optimized {}: {} -> {} ({:.1}% smaller)",
-                file.path.display(),
+                put.file.path.display(),
                 crate::status::human_bytes(work.size),
                 crate::status::human_bytes(opt.len() as u64),
                 100.0 * (1.0 - opt.len() as f64 / work.size.max(1) as f64)
@@ -167,34 +240,20 @@ pub(super) fn apply_one(
         }
         None => {
             ctx.tally.already_optimal.fetch_add(1, Ordering::Relaxed);
-            tracing::info!("{}: {optimal}", file.path.display());
+            tracing::info!("{}: {}", put.file.path.display(), put.optimal);
         }
     }
     Ok(())
 }
 
-fn result_event(main: Option<&Vec<u8>>) -> Event {
-    match main {
-        Some(_) => Event::Optimized,
-        None => Event::AlreadyOptimal,
-    }
-}
-
-/// Appends the journal line for one file's result (G9); `durable` for a replace, which
-/// must not happen before its line is on disk.
-fn describe(
-    ctx: &Ctx,
-    event: Event,
-    path: &Path,
-    mode: Mode,
-    work: &Work,
-    result: &ResultRow,
-    durable: bool,
-) -> Result<(), ApplyError> {
+/// Appends the journal line for one file's result (G9), not flushed: a replace's line is
+/// flushed with its group's backups, before any of the group's renames.
+fn describe(ctx: &Ctx, event: Event, put: &Put) -> Result<(), ApplyError> {
+    let (work, result) = (&put.job.work, &put.job.result);
     let record = Record {
         event,
-        path: crate::names::shown(path),
-        mode: mode_name(mode).into(),
+        path: crate::names::shown(&put.file.path),
+        mode: mode_name(put.mode).into(),
         orig: work.hash.clone(),
         orig_size: work.size,
         opt: result.opt_hash.clone(),
@@ -203,7 +262,7 @@ fn describe(
         format: Some(work.format.as_str().into()),
         at: crate::ledger::now(),
     };
-    ctx.backups.journal().append(&record, durable).map_err(io)
+    ctx.backups.journal().append(&record, false).map_err(io)
 }
 
 pub fn mode_name(mode: Mode) -> &'static str {
@@ -232,48 +291,4 @@ fn read_if_unchanged(
         return Err(ApplyError::Changed);
     }
     Ok((bytes, meta, carry))
-}
-
-/// Writes a file the agent owns (mirror copy or extra), never overwriting a file it did not
-/// write itself.
-fn write_owned(
-    ctx: &Ctx,
-    target: &Path,
-    source: &Path,
-    kind: &str,
-    bytes: &[u8],
-    carry: &Carry,
-) -> Result<(), ApplyError> {
-    if std::fs::symlink_metadata(target).is_ok() {
-        // Overwrite only what still holds exactly the bytes the agent wrote there: a copy
-        // someone edited (or replaced) since is theirs now.
-        let Some(ours) = ctx.ledger().extra(target)? else {
-            return Err(ApplyError::Kept(format!(
-                "{} exists and was not written by the agent; left as it is",
-                target.display()
-            )));
-        };
-        if crate::content::hash_file(target).ok().as_deref() != Some(ours.hash.as_str()) {
-            return Err(ApplyError::Kept(format!(
-                "{} was changed since the agent wrote it; left as it is (delete it to let the agent write it again)",
-                target.display()
-            )));
-        }
-    }
-    if let Some(dir) = target.parent() {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| io(format!("cannot create {}: {e}", dir.display())))?;
-    }
-    output::write_atomic(target, bytes, carry).map_err(io)?;
-    ctx.ledger()
-        .put_extra(target, source, kind, &hash_bytes(bytes))?;
-    Ok(())
-}
-
-/// `photo.jpg` → `photo.jpg.webp`: unambiguous when photo.png sits beside photo.jpg.
-pub fn extra_path(base: &Path, convert: Convert) -> PathBuf {
-    let mut name = base.file_name().unwrap_or_default().to_os_string();
-    name.push(".");
-    name.push(convert.as_str());
-    base.with_file_name(name)
 }
