@@ -364,19 +364,25 @@ mod tests {
         assert_eq!(ctx.take_again(), vec![work.files[0].path.clone()]);
     }
 
+    /// A file holding `original`, whose result `b"result"` waits in a group.
+    fn waiting(dir: &Path, original: &[u8]) -> (Arc<Ctx>, Work, Pending) {
+        let (ctx, work) = setup(dir, original, &hash_bytes(original));
+        let pending = Pending::default();
+        let delivered = Delivered {
+            main: Some(b"result".to_vec()),
+            extras: vec![],
+        };
+        apply_later(&ctx, &work, &delivered, &pending).unwrap();
+        (ctx, work, pending)
+    }
+
     #[test]
     fn g1_g2_a_group_changes_nothing_until_its_commit_then_replaces_with_the_backup_durable() {
         let dir = tempfile::tempdir().unwrap();
         let original = b"the original picture, long enough to shrink".to_vec();
-        let (ctx, work) = setup(dir.path(), &original, &hash_bytes(&original));
+        let (ctx, work, pending) = waiting(dir.path(), &original);
         let path = work.files[0].path.clone();
-        let pending = Pending::default();
         let result = b"result".to_vec();
-        let delivered = Delivered {
-            main: Some(result.clone()),
-            extras: vec![],
-        };
-        apply_later(&ctx, &work, &delivered, &pending).unwrap();
         assert_eq!(
             std::fs::read(&path).unwrap(),
             original,
@@ -395,14 +401,8 @@ mod tests {
     fn g3_a_file_edited_while_its_group_waits_is_left_as_the_user_saved_it() {
         let dir = tempfile::tempdir().unwrap();
         let original = b"the original picture, long enough to shrink".to_vec();
-        let (ctx, work) = setup(dir.path(), &original, &hash_bytes(&original));
+        let (ctx, work, pending) = waiting(dir.path(), &original);
         let path = work.files[0].path.clone();
-        let pending = Pending::default();
-        let delivered = Delivered {
-            main: Some(b"result".to_vec()),
-            extras: vec![],
-        };
-        apply_later(&ctx, &work, &delivered, &pending).unwrap();
         // The user saves over the file while the group has not been committed yet.
         let edit = b"the user's edit".to_vec();
         std::fs::write(&path, &edit).unwrap();
@@ -415,5 +415,25 @@ mod tests {
         let row = ctx.ledger().file(&path).unwrap().unwrap();
         assert_eq!(row.state, State::New, "{row:?}");
         assert_eq!(ctx.take_again(), vec![path]);
+    }
+
+    #[test]
+    fn g1_no_file_of_a_group_is_replaced_when_its_backup_does_not_verify() {
+        let dir = tempfile::tempdir().unwrap();
+        let original = b"the original picture, long enough to shrink".to_vec();
+        let (ctx, work, pending) = waiting(dir.path(), &original);
+        let path = work.files[0].path.clone();
+        // The backup written for the group is damaged before the group is committed.
+        std::fs::write(ctx.backups.path_for(&work.hash), b"damaged").unwrap();
+        pending.finish(&ctx).unwrap();
+        assert_eq!(
+            std::fs::read(&path).unwrap(),
+            original,
+            "replaced without a backup"
+        );
+        assert!(!ctx.ledger().has_backup(&work.hash).unwrap());
+        let row = ctx.ledger().file(&path).unwrap().unwrap();
+        assert_eq!(row.state, State::Failed, "{row:?}");
+        assert!(row.reason.unwrap_or_default().contains("backup"));
     }
 }
