@@ -1,7 +1,8 @@
 //! G2: every file the agent writes appears whole or not at all. Bytes go to a temporary file
 //! in the target's own folder (same filesystem, so the rename is atomic), are flushed, get the
 //! original's permissions, owner and mtime, and are renamed over the target; then the folder
-//! itself is flushed so the rename survives a power cut.
+//! itself is flushed so the rename survives a power cut. [`stage`] is the first half, for a
+//! caller that flushes a group of files at once before renaming each (`pipeline::apply`).
 
 use std::fs::{File, Metadata};
 use std::io::Write;
