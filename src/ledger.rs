@@ -389,6 +389,14 @@ impl Ledger {
     }
 
     /// Opens an existing ledger for reading only (status); `None` if there is none yet.
+    /// The file this ledger lives in (none for one in memory).
+    pub fn location(&self) -> Option<PathBuf> {
+        self.conn
+            .path()
+            .filter(|p| !p.is_empty())
+            .map(PathBuf::from)
+    }
+
     pub fn open_read_only(path: &Path) -> Result<Option<Ledger>> {
         if !path.exists() {
             return Ok(None);

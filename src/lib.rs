@@ -13,6 +13,7 @@ pub mod dashboard;
 pub mod ledger;
 pub mod lock;
 pub mod logging;
+pub mod memory;
 pub mod names;
 pub mod open;
 pub mod optimize;

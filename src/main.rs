@@ -7,6 +7,7 @@ use shortpixel_agent::config::{ConfigError, Missing};
 use shortpixel_agent::restore::Options;
 
 fn main() {
+    shortpixel_agent::memory::few_arenas();
     let cli = Cli::parse_args();
     shortpixel_agent::logging::init(cli.log_format);
     hint::init(cli.config.as_deref());

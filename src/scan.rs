@@ -7,6 +7,8 @@
 //! folders, NAS housekeeping folders, partial downloads, the folder's `exclude` globs, and
 //! files its `include` globs or `min_size` leave out.
 
+mod ahead;
+
 use std::path::{Path, PathBuf};
 
 use crate::config::{Folder, Mode};
@@ -271,6 +273,8 @@ struct Merge<'l> {
     ledger: &'l Ledger,
     root: &'l Path,
     rows: Ordered<Tracked>,
+    /// The rows' pages read ahead (a folder's walk), or `None` to read them on demand.
+    ahead: Option<ahead::Ahead>,
     extras: Ordered<Vec<u8>>,
 }
 
@@ -278,16 +282,20 @@ impl Merge<'_> {
     /// The next row the walk has passed without meeting its path: below `key`, or any row
     /// left once the walk is over (`None`).
     fn passed(&mut self, key: Option<&[u8]>) -> Result<Option<Tracked>, LedgerError> {
-        let (ledger, root) = (self.ledger, self.root);
-        self.rows
-            .pop_before(key, |after| ledger.tracked_under_page(root, after, PAGE))
+        let (ledger, root, ahead) = (self.ledger, self.root, &self.ahead);
+        self.rows.pop_before(key, |after| match ahead {
+            Some(a) => a.next(),
+            None => ledger.tracked_under_page(root, after, PAGE),
+        })
     }
 
     /// The row of the path `key`, once the rows before it are passed.
     fn row_at(&mut self, key: &[u8]) -> Result<Option<Tracked>, LedgerError> {
-        let (ledger, root) = (self.ledger, self.root);
-        self.rows
-            .pop_eq(key, |after| ledger.tracked_under_page(root, after, PAGE))
+        let (ledger, root, ahead) = (self.ledger, self.root, &self.ahead);
+        self.rows.pop_eq(key, |after| match ahead {
+            Some(a) => a.next(),
+            None => ledger.tracked_under_page(root, after, PAGE),
+        })
     }
 
     /// Whether `key` is a file the agent wrote beside a result (never an input).
@@ -358,12 +366,18 @@ impl<'a> Walk<'a> {
             ledger,
             root,
             rows: Ordered::new(),
+            ahead: None,
             extras: Ordered::new(),
         };
         // Links are never followed. A configured folder that is a link (a NAS share linked
         // into place) arrives here already resolved: the config canonicalizes it.
         match std::fs::symlink_metadata(root) {
-            Ok(meta) if meta.is_dir() => self.walk_folder(&mut m, root)?,
+            Ok(meta) if meta.is_dir() => {
+                m.ahead = ledger
+                    .location()
+                    .and_then(|file| ahead::Ahead::start(&file, root, PAGE));
+                self.walk_folder(&mut m, root)?
+            }
             Ok(meta) if meta.is_file() => self.file(&mut m, root, Ok(meta))?,
             _ => {}
         }
@@ -599,19 +613,9 @@ fn hash_one(
 mod tests {
     use super::*;
 
-    /// A file that grows while it is hashed (a copy in progress) must not be recorded with
-    /// the stat from before and the hash from after: that row would carry a wrong size.
-    #[test]
-    fn a_file_changing_while_hashed_is_deferred_not_recorded() {
-        let dir = tempfile::tempdir().unwrap();
-        let root = dir.path().join("photos");
-        std::fs::create_dir_all(&root).unwrap();
-        let file = root.join("a.jpg");
-        std::fs::write(&file, [0xFF, 0xD8, 0xFF, 0xE0]).unwrap();
-        let before = std::fs::metadata(&file).unwrap();
-        std::fs::write(&file, [0xFF, 0xD8, 0xFF, 0xE0, 1, 2, 3, 4, 5, 6]).unwrap();
-        let folder = Folder {
-            path: root.clone(),
+    fn folder(root: &Path) -> Folder {
+        Folder {
+            path: root.to_path_buf(),
             mode: Mode::Replace,
             output: None,
             settings: crate::config::FolderSettings {
@@ -626,7 +630,60 @@ mod tests {
             min_saving: crate::config::DEFAULT_MIN_SAVING,
             watch: crate::config::WatchMode::Auto,
             public_url: None,
-        };
+        }
+    }
+
+    /// A rescan over several pages of rows (read ahead on a second connection) meets each
+    /// tracked file once: unchanged ones stay, gone ones are forgotten, new and changed
+    /// ones are hashed.
+    #[test]
+    fn a_rescan_across_many_pages_merges_every_row_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("photos");
+        let jpeg = [0xFF, 0xD8, 0xFF, 0xE0];
+        let n = 2 * PAGE + 900;
+        let path = |i: usize| root.join(format!("d{}/f{i:05}.jpg", i % 3));
+        for d in 0..3 {
+            std::fs::create_dir_all(root.join(format!("d{d}"))).unwrap();
+        }
+        for i in 0..n {
+            std::fs::write(path(i), jpeg).unwrap();
+        }
+        let folder = folder(&root);
+        let mut ledger = Ledger::open(&dir.path().join("ledger.db")).unwrap();
+        let first = scan_folder(&mut ledger, &folder, Leftovers::Keep).unwrap();
+        assert_eq!((first.hashed, first.unchanged), (n, 0));
+
+        let gone = [0, 1, PAGE - 1, PAGE, PAGE + 1, 2 * PAGE, n - 1];
+        for i in gone {
+            std::fs::remove_file(path(i)).unwrap();
+        }
+        std::fs::write(path(PAGE + 7), [0xFF, 0xD8, 0xFF, 0xE0, 9]).unwrap();
+        for i in n..n + 5 {
+            std::fs::write(path(i), jpeg).unwrap();
+        }
+        let again = scan_folder(&mut ledger, &folder, Leftovers::Keep).unwrap();
+        let mut forgotten: Vec<PathBuf> = again.forgotten.iter().map(|r| r.path.clone()).collect();
+        forgotten.sort();
+        let mut want: Vec<PathBuf> = gone.iter().map(|&i| path(i)).collect();
+        want.sort();
+        assert_eq!(forgotten, want);
+        assert_eq!(again.hashed, 6, "five new files and one changed");
+        assert_eq!(again.unchanged, n - gone.len() - 1);
+    }
+
+    /// A file that grows while it is hashed (a copy in progress) must not be recorded with
+    /// the stat from before and the hash from after: that row would carry a wrong size.
+    #[test]
+    fn a_file_changing_while_hashed_is_deferred_not_recorded() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("photos");
+        std::fs::create_dir_all(&root).unwrap();
+        let file = root.join("a.jpg");
+        std::fs::write(&file, [0xFF, 0xD8, 0xFF, 0xE0]).unwrap();
+        let before = std::fs::metadata(&file).unwrap();
+        std::fs::write(&file, [0xFF, 0xD8, 0xFF, 0xE0, 1, 2, 3, 4, 5, 6]).unwrap();
+        let folder = folder(&root);
         let mut ledger = Ledger::open(&dir.path().join("ledger.db")).unwrap();
         let mut walk = Walk::new(&folder, Leftovers::Keep);
         walk.to_hash.push((file.clone(), before, None));

@@ -41,6 +41,9 @@ use unwatched::Unwatched;
 /// How long a stop waits for work in flight (an upload's reply, a write) before exiting.
 pub const GRACE: Duration = Duration::from_secs(30);
 
+/// How long the daemon waits after its last batch before handing memory back.
+const TRIM_AFTER: Duration = Duration::from_secs(5);
+
 /// How soon after running out of credits the daemon looks again.
 const CREDITS_RETRY: Duration = Duration::from_secs(15 * 60);
 
@@ -245,7 +248,7 @@ impl Daemon {
         if self.trim_at.is_some_and(|t| now >= t) {
             self.trim_at = None;
             if self.running.is_empty() {
-                release_free_memory();
+                crate::memory::release_free();
             }
         }
         if self.repoll_at.is_some_and(|t| now >= t) {
@@ -487,20 +490,6 @@ enum Signal {
 
 /// SIGINT/SIGTERM/SIGHUP on Unix (subscribed once, before any work, so none is missed);
 /// Ctrl-C elsewhere.
-/// How long the daemon waits after its last batch before handing memory back.
-const TRIM_AFTER: Duration = Duration::from_secs(5);
-
-/// Hands the heap's free pages back to the system once no batch has run for a moment. A first pass over a
-/// big tree holds its whole work queue for a while; glibc keeps what was freed in its arenas
-/// (one per thread that allocated), so without this an idle daemon would keep the peak.
-fn release_free_memory() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: malloc_trim only walks the allocator's own free lists; it takes no pointers.
-    unsafe {
-        libc::malloc_trim(0);
-    }
-}
-
 pub struct Signals {
     #[cfg(unix)]
     term: tokio::signal::unix::Signal,

@@ -138,9 +138,20 @@ const MAY_NEED_WORK: &str =
 
 /// One page of the key range at or below ?1 (see [`under`]), after ?4. Written as a single
 /// range on the primary key (the path itself sorts first), so SQLite walks the index in
-/// order with no sort, whatever the page.
+/// order with no sort, whatever the page. The lower bound is one expression: given two
+/// (`path > ?4 AND path >= ?1`), SQLite seeks by the first, and with an empty `after` that
+/// is the start of the table: every page of a path deep in a big tree read every row
+/// before it (110 ms a look-up at 100,000 files, against 0.1 ms).
 pub(crate) const PAGE: &str =
-    "path > ?4 AND path >= ?1 AND path < ?3 AND (path = ?1 OR path >= ?2)";
+    "path >= max(?1, ?4) AND path > ?4 AND path < ?3 AND (path = ?1 OR path >= ?2)";
+
+/// The query behind [`Ledger::tracked_under_page`].
+fn tracked_page_sql() -> String {
+    format!(
+        "SELECT path, size, mtime_ns, inode, hash <> '', state FROM files
+         WHERE {PAGE} ORDER BY path LIMIT ?5"
+    )
+}
 
 /// Writes a whole row. An upsert, never INSERT OR REPLACE: the totals' triggers must see
 /// the old row go.
@@ -189,10 +200,7 @@ impl Ledger {
         after: &[u8],
         limit: usize,
     ) -> Result<Vec<Tracked>> {
-        let mut stmt = self.conn.prepare_cached(&format!(
-            "SELECT path, size, mtime_ns, inode, hash <> '', state FROM files
-             WHERE {PAGE} ORDER BY path LIMIT ?5"
-        ))?;
+        let mut stmt = self.conn.prepare_cached(&tracked_page_sql())?;
         let [exact, from, to] = under(path);
         let rows = stmt.query_map(params![exact, from, to, after, limit as i64], |r| {
             Ok(Tracked {
@@ -456,5 +464,28 @@ mod tests {
             want.sort();
             assert_eq!(seen, want, "few = {few}");
         }
+    }
+
+    /// The daemon scans each settled path on its own: a page below a file deep in a big
+    /// tree must seek to it, not read every row that sorts before it.
+    #[test]
+    fn a_page_below_a_path_deep_in_a_big_tree_reads_only_its_own_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let l = Ledger::open(&dir.path().join("l.db")).unwrap();
+        let rows: Vec<FileRow> = (0..5000)
+            .map(|i| row(&format!("/p/d/f{i:05}.png"), State::Optimized))
+            .collect();
+        l.upsert_files(&rows).unwrap();
+        let deep = Path::new("/p/d/f04999.png");
+        for after in [&b""[..], b"/p/a"] {
+            let page = l.tracked_under_page(deep, after, 2048).unwrap();
+            assert_eq!(page.len(), 1, "after {after:?}");
+        }
+        let stmt = l.conn.prepare_cached(&tracked_page_sql()).unwrap();
+        let steps = stmt.get_status(rusqlite::StatementStatus::VmStep);
+        assert!(
+            steps < 500,
+            "two look-ups took {steps} steps: a scan from the table's start"
+        );
     }
 }

@@ -96,7 +96,9 @@ fn a_folder_in_poll_mode_sees_new_files_without_native_events() {
 fn a_file_written_slowly_in_chunks_is_uploaded_once_when_complete() {
     let emu = Emulator::start_with_key(KEY, 1000);
     let env = TestEnv::new();
-    env.configure(&Config::emulator(&emu).set("settle", "1.5"));
+    // The writer pauses 250 ms between chunks; the settle window is 32 times that, so
+    // only a writer stalled for 8 s (not a busy machine) could look finished.
+    env.configure(&Config::emulator(&emu).set("settle", "8"));
     let mut d = start(&env);
     let full = photo_jpeg(400, 300, 7);
     let path = env.path("photos/slow.jpg");
