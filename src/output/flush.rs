@@ -6,9 +6,12 @@
 //! Measured on ext4 (2 shared cores, 256 files of 1.2 KB): one file at a time (write,
 //! fsync, rename, fsync the folder) 870–1,700 files/s; fsync each then the folder once
 //! 1,750–2,450; writeback started for all, then fsync each, 3,600–4,800; `syncfs(2)`
-//! 5,400–15,400. `syncfs` is not used: it flushes every other program's writes on the same
-//! file system too (a NAS copying a film would hold the agent's group until the film is on
-//! disk), and before Linux 5.8 it did not report write errors.
+//! 5,400–15,400. In the agent (`run --once`, 5,000 tiny PNGs replaced, load average 11):
+//! this module's way 148–183 files/s, one `syncfs` per group 277–332, file by file 65–91.
+//! `syncfs` is not used: it flushes every other program's writes on the same file system
+//! too (a NAS copying a film would hold the agent's group until the film is on disk), and
+//! before Linux 5.8 (which many NAS boxes still run) it did not report write errors, so a
+//! backup could count as durable when it is not.
 
 use std::fs::File;
 use std::path::Path;
