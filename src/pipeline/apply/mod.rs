@@ -285,7 +285,7 @@ pub fn fail(ctx: &Ctx, work: &Work, why: &str) -> anyhow::Result<()> {
 
 #[cfg(test)]
 mod tests {
-    use std::path::Path;
+    use std::path::{Path, PathBuf};
     use std::sync::Arc;
 
     use super::*;
@@ -364,45 +364,45 @@ mod tests {
         assert_eq!(ctx.take_again(), vec![work.files[0].path.clone()]);
     }
 
-    /// A file holding `original`, whose result `b"result"` waits in a group.
-    fn waiting(dir: &Path, original: &[u8]) -> (Arc<Ctx>, Work, Pending) {
-        let (ctx, work) = setup(dir, original, &hash_bytes(original));
+    const ORIGINAL: &[u8] = b"the original picture, long enough to shrink";
+    const RESULT: &[u8] = b"result";
+
+    /// A file (its path returned) holding [`ORIGINAL`], whose result [`RESULT`] waits in a
+    /// group.
+    fn waiting(dir: &Path) -> (Arc<Ctx>, Work, Pending, PathBuf) {
+        let (ctx, work) = setup(dir, ORIGINAL, &hash_bytes(ORIGINAL));
         let pending = Pending::default();
         let delivered = Delivered {
-            main: Some(b"result".to_vec()),
+            main: Some(RESULT.to_vec()),
             extras: vec![],
         };
         apply_later(&ctx, &work, &delivered, &pending).unwrap();
-        (ctx, work, pending)
+        let path = work.files[0].path.clone();
+        (ctx, work, pending, path)
     }
 
     #[test]
     fn g1_g2_a_group_changes_nothing_until_its_commit_then_replaces_with_the_backup_durable() {
         let dir = tempfile::tempdir().unwrap();
-        let original = b"the original picture, long enough to shrink".to_vec();
-        let (ctx, work, pending) = waiting(dir.path(), &original);
-        let path = work.files[0].path.clone();
-        let result = b"result".to_vec();
+        let (ctx, work, pending, path) = waiting(dir.path());
         assert_eq!(
             std::fs::read(&path).unwrap(),
-            original,
+            ORIGINAL,
             "in place before the commit"
         );
         pending.finish(&ctx).unwrap();
-        assert_eq!(std::fs::read(&path).unwrap(), result);
-        assert_eq!(ctx.backups.read(&work.hash).unwrap(), original);
+        assert_eq!(std::fs::read(&path).unwrap(), RESULT);
+        assert_eq!(ctx.backups.read(&work.hash).unwrap(), ORIGINAL);
         assert!(ctx.ledger().has_backup(&work.hash).unwrap());
         let row = ctx.ledger().file(&path).unwrap().unwrap();
         assert_eq!(row.state, State::Optimized, "{row:?}");
-        assert_eq!(row.hash, hash_bytes(&result));
+        assert_eq!(row.hash, hash_bytes(RESULT));
     }
 
     #[test]
     fn g3_a_file_edited_while_its_group_waits_is_left_as_the_user_saved_it() {
         let dir = tempfile::tempdir().unwrap();
-        let original = b"the original picture, long enough to shrink".to_vec();
-        let (ctx, work, pending) = waiting(dir.path(), &original);
-        let path = work.files[0].path.clone();
+        let (ctx, _, pending, path) = waiting(dir.path());
         // The user saves over the file while the group has not been committed yet.
         let edit = b"the user's edit".to_vec();
         std::fs::write(&path, &edit).unwrap();
@@ -420,15 +420,13 @@ mod tests {
     #[test]
     fn g1_no_file_of_a_group_is_replaced_when_its_backup_does_not_verify() {
         let dir = tempfile::tempdir().unwrap();
-        let original = b"the original picture, long enough to shrink".to_vec();
-        let (ctx, work, pending) = waiting(dir.path(), &original);
-        let path = work.files[0].path.clone();
+        let (ctx, work, pending, path) = waiting(dir.path());
         // The backup written for the group is damaged before the group is committed.
         std::fs::write(ctx.backups.path_for(&work.hash), b"damaged").unwrap();
         pending.finish(&ctx).unwrap();
         assert_eq!(
             std::fs::read(&path).unwrap(),
-            original,
+            ORIGINAL,
             "replaced without a backup"
         );
         assert!(!ctx.ledger().has_backup(&work.hash).unwrap());
