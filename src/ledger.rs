@@ -9,7 +9,9 @@
 //! - `outputs` holds the hash of every byte sequence the agent wrote; a file whose content is
 //!   there is ours and is never processed again (G4, G5).
 //! - `jobs` holds remote jobs still pending at ShortPixel, so a restart polls them by
-//!   OriginalURL instead of uploading again (G4).
+//!   OriginalURL instead of uploading again (G4); `fetched` holds which content ShortPixel
+//!   last fetched at each public URL, so a URL is re-fetched (and paid for) only when its
+//!   content changed.
 //! - The API key is never written here (G8).
 
 use std::path::{Path, PathBuf};
@@ -20,6 +22,7 @@ use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 mod backups;
 mod compact;
 mod deleted;
+mod fetched;
 mod files;
 mod history;
 mod pages;
@@ -347,6 +350,18 @@ CREATE TABLE history (
     orig   INTEGER NOT NULL,
     opt    INTEGER NOT NULL,
     PRIMARY KEY (folder, at)
+) WITHOUT ROWID;
+"#,
+    // 8: the Reducer by URL (a folder's `public_url`). A job made by URL is asked about
+    // again through the URL itself (`jobs.by_url`); `fetched` says which content ShortPixel
+    // last fetched at each URL, so `refresh = 1` (a new fetch, a new charge) is sent only
+    // when the content there changed (see `ledger::fetched`).
+    r#"
+ALTER TABLE jobs ADD COLUMN by_url INTEGER NOT NULL DEFAULT 0;
+CREATE TABLE fetched (
+    url  TEXT PRIMARY KEY,
+    hash TEXT NOT NULL,
+    at   INTEGER NOT NULL
 ) WITHOUT ROWID;
 "#,
 ];

@@ -4,8 +4,10 @@
 //! Request paths are percent-decoded to **bytes** and joined to the folder as such, so file
 //! names that are not UTF-8 are served too. A test can make some paths answer differently
 //! from what the folder holds ([`Serve`]): other bytes (a stale CDN copy), 404, a body that
-//! never ends, a redirect. Paths with `..` or `.` segments are never served from disk. The
-//! server binds 127.0.0.1 only and stops when the [`Site`] drops, open connections included.
+//! never ends, a redirect; and run a hook as a request arrives, before it is answered (a
+//! file edited while it is being fetched). Paths with `..` or `.` segments are never served
+//! from disk. The server binds 127.0.0.1 only and stops when the [`Site`] drops, open
+//! connections included.
 
 use std::collections::HashMap;
 use std::ffi::OsStr;
@@ -37,12 +39,16 @@ pub enum Serve {
     Redirect(String),
 }
 
+/// Called with a request's decoded path before it is answered.
+type Hook = Arc<dyn Fn(&[u8]) + Send + Sync>;
+
 #[derive(Default)]
 struct Inner {
     /// Decoded path (no leading `/`) → what to answer.
     overrides: HashMap<Vec<u8>, Serve>,
     /// Every request's decoded path, in arrival order.
     log: Vec<Vec<u8>>,
+    hooks: Vec<Hook>,
 }
 
 #[derive(Clone)]
@@ -113,6 +119,12 @@ impl Site {
         self.shared.lock().overrides.remove(path.as_ref());
     }
 
+    /// Calls `hook` with each request's decoded path (relative, unencoded bytes) before the
+    /// request is answered, so a test can change the folder while a file is being fetched.
+    pub fn on_request(&self, hook: impl Fn(&[u8]) + Send + Sync + 'static) {
+        self.shared.lock().hooks.push(Arc::new(hook));
+    }
+
     /// Every request's path so far (decoded, relative), in arrival order.
     pub fn requests(&self) -> Vec<Vec<u8>> {
         self.shared.lock().log.clone()
@@ -128,11 +140,15 @@ impl Site {
 async fn answer(State(site): State<Shared>, req: Request) -> Response {
     let raw = req.uri().path().trim_start_matches('/');
     let path = percent_decode_bytes(raw, false);
-    let serve = {
+    let hooks = {
         let mut inner = site.lock();
         inner.log.push(path.clone());
-        inner.overrides.get(&path).cloned()
+        inner.hooks.clone()
     };
+    for hook in hooks {
+        hook(&path);
+    }
+    let serve = site.lock().overrides.get(&path).cloned();
     match serve {
         Some(Serve::Bytes(bytes)) => file(Bytes::from(bytes)),
         Some(Serve::NotFound) => not_found(),

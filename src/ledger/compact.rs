@@ -75,6 +75,7 @@ mod tests {
             orig_hash: "old".into(),
             profile: "p".into(),
             original_url: "u".into(),
+            by_url: false,
         })
         .unwrap();
         // A deleted file whose backup was pruned (goes), one whose backup is there (stays).

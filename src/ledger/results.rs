@@ -62,6 +62,9 @@ pub struct Job {
     pub orig_hash: String,
     pub profile: String,
     pub original_url: String,
+    /// Made by the Reducer by URL: `original_url` is the file's public URL, asked about
+    /// again through `reducer.php`, not `file_urls`.
+    pub by_url: bool,
 }
 
 /// A file the agent wrote for a tracked file: its mirror copy or a WebP/AVIF beside it.
@@ -159,7 +162,7 @@ impl Ledger {
 
     pub fn job(&self, orig_hash: &str, profile: &str) -> Result<Option<Job>> {
         let mut stmt = self.conn.prepare_cached(
-            "SELECT original_url FROM jobs WHERE orig_hash = ?1 AND profile = ?2",
+            "SELECT original_url, by_url FROM jobs WHERE orig_hash = ?1 AND profile = ?2",
         )?;
         Ok(stmt
             .query_row(params![orig_hash, profile], |r| {
@@ -167,6 +170,7 @@ impl Ledger {
                     orig_hash: orig_hash.to_string(),
                     profile: profile.to_string(),
                     original_url: r.get(0)?,
+                    by_url: r.get(1)?,
                 })
             })
             .optional()?)
@@ -174,25 +178,30 @@ impl Ledger {
 
     pub fn put_job(&self, job: &Job) -> Result<()> {
         self.conn.execute(
-            "INSERT OR REPLACE INTO jobs (orig_hash, profile, original_url, sent) VALUES (?1, ?2, ?3, ?4)",
-            params![job.orig_hash, job.profile, job.original_url, now()],
+            "INSERT OR REPLACE INTO jobs (orig_hash, profile, original_url, sent, by_url) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![job.orig_hash, job.profile, job.original_url, now(), job.by_url],
         )?;
         Ok(())
     }
 
-    /// Records the jobs of one upload reply and marks their files `pending`, in one
-    /// transaction: after a crash either every job of the reply is known, or none is.
+    /// Records the jobs of one reply (to an upload or a request by URL) and marks their
+    /// files `pending`, in one transaction: after a crash either every job of the reply is
+    /// known, or none is. For a job made by URL, the content fetched there is recorded in
+    /// the same transaction.
     pub fn record_jobs(&mut self, jobs: &[(Job, Vec<PathBuf>)]) -> Result<()> {
         self.transaction(|tx| {
             let mut put = tx.prepare_cached(
-                "INSERT OR REPLACE INTO jobs (orig_hash, profile, original_url, sent) VALUES (?1, ?2, ?3, ?4)",
+                "INSERT OR REPLACE INTO jobs (orig_hash, profile, original_url, sent, by_url) VALUES (?1, ?2, ?3, ?4, ?5)",
             )?;
             let mut state = tx.prepare_cached(
                 "UPDATE files SET state = 'pending', reason = NULL, updated = ?1 WHERE path = ?2",
             )?;
             let t = now();
             for (job, paths) in jobs {
-                put.execute(params![job.orig_hash, job.profile, job.original_url, t])?;
+                put.execute(params![job.orig_hash, job.profile, job.original_url, t, job.by_url])?;
+                if job.by_url {
+                    super::fetched::put(tx, &job.original_url, &job.orig_hash, t)?;
+                }
                 for p in paths {
                     state.execute(params![t, bytes(p)])?;
                 }

@@ -103,6 +103,8 @@ pub struct Ctx {
     claimed: Mutex<Vec<(String, String)>>,
     /// Files that changed under the batch: to be looked at again once it ends.
     again: Mutex<Vec<PathBuf>>,
+    /// Conditions already reported in this batch (see [`Ctx::first_time`]).
+    said: Mutex<HashSet<String>>,
 }
 
 impl Ctx {
@@ -115,6 +117,7 @@ impl Ctx {
             dry_run: false,
             claimed: Mutex::new(Vec::new()),
             again: Mutex::new(Vec::new()),
+            said: Mutex::new(HashSet::new()),
         }
     }
 
@@ -130,6 +133,15 @@ impl Ctx {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .push(path);
+    }
+
+    /// True the first time `what` is asked about in this batch: a condition of a whole
+    /// folder (its web server unreachable) is reported once, not once per file.
+    pub fn first_time(&self, what: &str) -> bool {
+        self.said
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(what.to_string())
     }
 
     /// The paths [`Ctx::look_again`] collected.
@@ -191,6 +203,7 @@ pub struct Tally {
     pub failed: AtomicU64,
     pub skipped: AtomicU64,
     pub pending: AtomicU64,
+    /// Files sent to ShortPixel: uploaded, or asked for by URL.
     pub uploads: AtomicU64,
     pub bytes_before: AtomicU64,
     pub bytes_after: AtomicU64,

@@ -8,15 +8,15 @@ use std::sync::atomic::Ordering;
 
 use super::{apply, Ctx, Work};
 use crate::content::Format;
-use crate::ledger::{FileRow, Outcome, State};
+use crate::ledger::{FileRow, Job, Outcome, State};
 
 /// What remains to be done after the plan.
 #[derive(Debug, Default)]
 pub struct Plan {
     /// Contents to optimize (upload, or compute locally).
     pub works: Vec<Work>,
-    /// Contents with a job pending at ShortPixel: (work, OriginalURL).
-    pub polls: Vec<(Work, String)>,
+    /// Contents with a job pending at ShortPixel, and the job.
+    pub polls: Vec<(Work, Job)>,
     /// Files whose content another batch is working on: to be planned again after it.
     pub deferred: Vec<std::path::PathBuf>,
     /// Rows that turned out to need nothing (a verdict already known for their content).
@@ -73,7 +73,7 @@ pub fn plan(ctx: &Ctx, rows: Vec<(usize, Vec<FileRow>)>) -> anyhow::Result<Plan>
             Some(job) => {
                 ctx.ledger()
                     .set_states(&work.paths(), State::Pending, None)?;
-                plan.polls.push((work, job.original_url));
+                plan.polls.push((work, job));
             }
             None => {
                 ctx.ledger()

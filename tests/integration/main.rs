@@ -6,6 +6,7 @@ mod support;
 
 mod backups;
 mod browser;
+mod by_url;
 mod check;
 mod comforts;
 mod config;

@@ -21,6 +21,8 @@ pub(super) const BUCKETS: [f64; 11] =
 pub enum Call {
     Upload,
     Poll,
+    /// `reducer.php`: a request by URL (or a poll of a job made by URL).
+    ByUrl,
     Download,
     /// api-status, for credits.
     Credits,
@@ -31,6 +33,7 @@ impl Call {
         match self {
             Call::Upload => "upload",
             Call::Poll => "poll",
+            Call::ByUrl => "by_url",
             Call::Download => "download",
             Call::Credits => "credits",
         }

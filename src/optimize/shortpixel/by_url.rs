@@ -38,7 +38,10 @@ impl Client {
         let mut body = self.json_body(s, wait);
         body.insert("refresh".into(), u8::from(refresh).into());
         body.insert("urllist".into(), urls.into());
-        self.post_json("reducer.php", body, wait).await
+        let started = std::time::Instant::now();
+        let out = self.post_json("reducer.php", body, wait).await;
+        crate::dashboard::metrics::observe(crate::dashboard::metrics::Call::ByUrl, started, &out);
+        out
     }
 }
 

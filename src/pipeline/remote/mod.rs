@@ -10,6 +10,11 @@
 //!    kept as small as the round trip allows (`send::Unrecorded`).
 //! 3. *Wait* (`poll.rs`): recorded jobs are asked about by OriginalURL, many per request,
 //!    with a long `wait` so the service answers when they are done.
+//!
+//!    A folder with a `public_url` is sent by URL instead (`by_url.rs`): ShortPixel fetches
+//!    each image from the web server, nothing is uploaded; the reply is checked against the
+//!    local file (the size fetched) and recorded the same way, and what ShortPixel could not
+//!    fetch, or fetched other bytes for, is uploaded instead.
 //! 4. *Deliver* (`download.rs`): finished jobs are downloaded (never past their announced
 //!    size), verified (G6, extras too) and applied; a job is forgotten only once its result
 //!    is durable (`apply::Applied::durable`), so a paid result is never dropped.
@@ -26,13 +31,15 @@
 //! the blocking pool.
 
 mod answer;
+mod by_url;
 mod credits;
 mod download;
 mod poll;
 mod reply;
 mod send;
+mod url_reply;
 
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -41,7 +48,7 @@ use tokio::task::JoinSet;
 
 use super::{BatchError, Ctx, Fatal, Tally, Work};
 use crate::config::{FolderSettings, Network};
-use crate::ledger::State;
+use crate::ledger::{self, State};
 use crate::optimize::shortpixel::{wire::Item, ApiError, Client};
 
 /// What every task of one batch shares.
@@ -79,6 +86,7 @@ struct Job {
 /// What a task reports back to the flow.
 enum Event {
     Sent(send::Outcome),
+    SentByUrl(by_url::Outcome),
     Polled {
         jobs: Vec<Job>,
         out: Result<Vec<Item>, ApiError>,
@@ -112,6 +120,11 @@ struct Flow {
     deadline: Instant,
     /// Works not sent (the agent is stopping, or halted): left queued for the next run.
     left: Vec<Work>,
+    /// OriginalURLs of jobs made by URL: asked about through `reducer.php`.
+    url_jobs: HashSet<String>,
+    /// Contents of `public_url` folders to upload all the same (hash, profile): ShortPixel
+    /// could not fetch their URL, or fetched other bytes there.
+    upload_instead: HashSet<(String, String)>,
 }
 
 /// Processes `works` (to upload) and `polls` (jobs recorded earlier) to the end, or until a
@@ -119,7 +132,7 @@ struct Flow {
 pub async fn run(
     ctx: Arc<Ctx>,
     works: Vec<Work>,
-    polls: Vec<(Work, String)>,
+    polls: Vec<(Work, ledger::Job)>,
 ) -> Result<(), BatchError> {
     let key = ctx
         .config
@@ -135,13 +148,18 @@ pub async fn run(
         client,
         net,
     });
+    let url_jobs = polls
+        .iter()
+        .filter(|(_, job)| job.by_url)
+        .map(|(_, job)| job.original_url.clone())
+        .collect();
     let mut flow = Flow {
         queue: works.into_iter().map(|w| (w, now)).collect(),
         jobs: polls
             .into_iter()
-            .map(|(work, url)| Job {
+            .map(|(work, job)| Job {
                 work,
-                url,
+                url: job.original_url,
                 due: now,
             })
             .collect(),
@@ -153,6 +171,8 @@ pub async fn run(
         stopping: false,
         deadline: now + r.net.pending_wait,
         left: Vec::new(),
+        url_jobs,
+        upload_instead: HashSet::new(),
         r,
     };
     let driven = flow.drive().await;
@@ -215,20 +235,35 @@ impl Flow {
             if batch.is_empty() {
                 break;
             }
-            let files = batch.len();
-            self.unrecorded.take(files);
-            let r = self.r.clone();
-            self.tasks
-                .spawn(async move { Event::Sent(send::send(r, batch).await) });
+            let (by_url, upload) = self.route(batch);
+            if !upload.is_empty() {
+                self.unrecorded.take(upload.len());
+                let r = self.r.clone();
+                self.tasks
+                    .spawn(async move { Event::Sent(send::send(r, upload).await) });
+            }
+            if !by_url.is_empty() {
+                self.unrecorded.take(by_url.len());
+                let r = self.r.clone();
+                self.tasks
+                    .spawn(async move { Event::SentByUrl(by_url::send(r, by_url).await) });
+            }
         }
         while self.may_poll() && self.polls_out < self.r.ctx.config.concurrency {
             let due = poll::take_due(&mut self.jobs, now, poll::MAX_URLS);
             if due.is_empty() {
                 break;
             }
-            self.polls_out += 1;
-            let r = self.r.clone();
-            self.tasks.spawn(poll::poll(r, due));
+            // Jobs made by URL are asked about through the URL: one request per kind.
+            let (by_url, file_urls): (Vec<Job>, Vec<Job>) = due
+                .into_iter()
+                .partition(|j| self.url_jobs.contains(&j.url));
+            for (jobs, by_url) in [(file_urls, false), (by_url, true)] {
+                if !jobs.is_empty() {
+                    self.polls_out += 1;
+                    self.tasks.spawn(poll::poll(self.r.clone(), jobs, by_url));
+                }
+            }
         }
     }
 
@@ -251,6 +286,7 @@ impl Flow {
     async fn on_event(&mut self, event: Event) -> anyhow::Result<()> {
         match event {
             Event::Sent(outcome) => self.on_sent(outcome).await,
+            Event::SentByUrl(outcome) => self.on_sent_by_url(outcome).await,
             Event::Polled { jobs, out } => {
                 self.polls_out -= 1;
                 self.on_polled(jobs, out).await

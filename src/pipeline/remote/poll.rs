@@ -1,5 +1,5 @@
-//! Then wait: recorded jobs are asked about by their OriginalURL (`file_urls`), many per
-//! request, with a long `wait` (`server_wait_secs`) so the service answers when they are
+//! Then wait: recorded jobs are asked about by their OriginalURL (`file_urls`; a job made
+//! by URL through its URL, `reducer.php` without `refresh`), many per request, with a long `wait` (`server_wait_secs`) so the service answers when they are
 //! done rather than at once. No transfer slot is held meanwhile, and nothing here can cost
 //! a credit. A stop request cuts a poll short: the jobs stay recorded.
 
@@ -38,13 +38,21 @@ pub(super) fn take_due(jobs: &mut Vec<Job>, now: Instant, max: usize) -> Vec<Job
     out
 }
 
-/// One poll request.
-pub(super) async fn poll(r: Arc<Remote>, jobs: Vec<Job>) -> Event {
+/// One poll request. `by_url`: the jobs were made by URL, and are asked about by asking for
+/// their URL again without `refresh` (ShortPixel answers its job for the URL, no new fetch).
+pub(super) async fn poll(r: Arc<Remote>, jobs: Vec<Job>, by_url: bool) -> Event {
     let urls: Vec<String> = jobs.iter().map(|j| j.url.clone()).collect();
     let settings = r.settings(&jobs[0].work).clone();
     let wait = r.net.server_wait_secs;
+    let asked = async {
+        if by_url {
+            r.client.by_url(&urls, &settings, wait, false).await
+        } else {
+            r.client.poll(&urls, &settings, wait).await
+        }
+    };
     let out = tokio::select! {
-        out = r.client.poll(&urls, &settings, wait) => out,
+        out = asked => out,
         _ = r.ctx.shared.stop.wait() => Err(ApiError::Transient("the agent is stopping".into())),
     };
     Event::Polled { jobs, out }

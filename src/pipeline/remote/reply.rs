@@ -226,8 +226,8 @@ impl Flow {
         Ok(())
     }
 
-    /// A whole upload request failed: decide for one of its works.
-    async fn upload_failed(
+    /// A whole upload request (or request by URL) failed: decide for one of its works.
+    pub(super) async fn upload_failed(
         &mut self,
         work: Work,
         e: &ApiError,

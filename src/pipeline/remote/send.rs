@@ -276,6 +276,7 @@ async fn record(r: &Arc<Remote>, works: &[Work], items: &[Option<Item>]) -> anyh
                     orig_hash: w.hash.clone(),
                     profile: w.profile.clone(),
                     original_url: url,
+                    by_url: false,
                 };
                 (job, w.paths())
             })
