@@ -1,6 +1,7 @@
 //! G1: the backup store. Originals are kept by content hash (`<dir>/ab/abcdef…`), so a file
 //! renamed or copied shares one backup, and a backup is never overwritten. A backup counts
-//! only once its bytes are on disk, flushed, and read back with the right hash.
+//! only once its bytes are on disk, flushed (with the rest of its group, see
+//! `pipeline::apply`), and read back with the right hash.
 
 use std::path::{Path, PathBuf};
 
@@ -50,24 +51,30 @@ impl BackupStore {
         self.dir.join(&hash[..2.min(hash.len())]).join(hash)
     }
 
-    /// Stores `bytes` (whose blake3 is `hash`) unless an intact copy is already there.
-    pub fn store(&self, hash: &str, bytes: &[u8]) -> Result<PathBuf, BackupError> {
+    /// Puts `bytes` (whose blake3 is `hash`) in the store without waiting for the disk, for
+    /// a caller that flushes a whole group at once: the backup counts only once the
+    /// returned file and its folders are flushed ([`crate::output::flush::file`],
+    /// [`crate::output::sync_dir`]) and [`BackupStore::read`] verifies it. An intact copy
+    /// already there is kept (and still flushed by the caller: a killed run may have left it
+    /// written but never flushed).
+    pub fn store_unflushed(&self, hash: &str, bytes: &[u8]) -> Result<Unflushed, BackupError> {
         let path = self.path_for(hash);
         if self.read(hash).is_ok() {
-            return Ok(path);
+            return Ok(Unflushed {
+                hash: hash.into(),
+                path,
+                new: false,
+            });
         }
         let dir = path.parent().expect("backup paths have a parent");
-        // Private: the store holds every original, and its journal every path (G8's spirit).
         output::private_dir(&self.dir)?;
         output::private_dir(dir)?;
-        let carry = Carry {
-            permissions: Some(std::os::unix::fs::PermissionsExt::from_mode(0o600)),
-            ..Carry::default()
-        };
-        output::write_atomic(&path, bytes, &carry)?;
-        // Read back: a backup that was not verified is not a backup.
-        self.read(hash)?;
-        Ok(path)
+        output::stage(&path, bytes, &private_file())?.persist()?;
+        Ok(Unflushed {
+            hash: hash.into(),
+            path,
+            new: true,
+        })
     }
 
     /// The original bytes, verified against their hash.
@@ -86,6 +93,23 @@ impl BackupStore {
     }
 }
 
+/// A backup written by [`BackupStore::store_unflushed`], to be flushed.
+#[derive(Debug, Clone)]
+pub struct Unflushed {
+    pub hash: String,
+    pub path: PathBuf,
+    /// Whether it was written now (its folders changed too); false for a copy already there.
+    pub new: bool,
+}
+
+/// What a file in the store gets: readable by the agent's user only.
+fn private_file() -> Carry {
+    Carry {
+        permissions: Some(std::os::unix::fs::PermissionsExt::from_mode(0o600)),
+        ..Carry::default()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -96,16 +120,19 @@ mod tests {
         let store = BackupStore::new(dir.path());
         let bytes = b"original bytes";
         let hash = hash_bytes(bytes);
-        let p = store.store(&hash, bytes).unwrap();
+        let first = store.store_unflushed(&hash, bytes).unwrap();
+        assert!(first.new);
         assert_eq!(store.read(&hash).unwrap(), bytes);
-        assert_eq!(store.store(&hash, bytes).unwrap(), p);
+        let again = store.store_unflushed(&hash, bytes).unwrap();
+        assert_eq!((again.path, again.new), (first.path.clone(), false));
+        let p = first.path;
         std::fs::write(&p, b"damaged").unwrap();
         assert!(matches!(
             store.read(&hash),
             Err(BackupError::Damaged { .. })
         ));
         // Storing again repairs a damaged backup.
-        store.store(&hash, bytes).unwrap();
+        assert!(store.store_unflushed(&hash, bytes).unwrap().new);
         assert_eq!(store.read(&hash).unwrap(), bytes);
     }
 }

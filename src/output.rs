@@ -1,7 +1,8 @@
 //! G2: every file the agent writes appears whole or not at all. Bytes go to a temporary file
 //! in the target's own folder (same filesystem, so the rename is atomic), are flushed, get the
 //! original's permissions, owner and mtime, and are renamed over the target; then the folder
-//! itself is flushed so the rename survives a power cut.
+//! itself is flushed so the rename survives a power cut. [`stage`] is the first half, for a
+//! caller that flushes a group of files at once before renaming each (`pipeline::apply`).
 
 use std::fs::{File, Metadata};
 use std::io::Write;
@@ -95,6 +96,7 @@ pub fn explain(e: &std::io::Error, path: &Path) -> String {
 }
 
 mod attrs;
+pub mod flush;
 
 pub use attrs::Attrs;
 
@@ -130,6 +132,67 @@ impl Carry {
 
 /// Writes `bytes` to `target` atomically and returns the new file's stat.
 pub fn write_atomic(target: &Path, bytes: &[u8], carry: &Carry) -> Result<Stat, IoError> {
+    let tmp = temp_with(target, bytes, carry)?;
+    tmp.as_file()
+        .sync_all()
+        .map_err(|e| IoError::new("cannot flush", target, e))?;
+    tmp.persist(target)
+        .map_err(|e| IoError::new("cannot rename into place", target, e.error))?;
+    sync_dir(target.parent().unwrap_or(Path::new(".")))?;
+    let meta =
+        std::fs::symlink_metadata(target).map_err(|e| IoError::new("cannot stat", target, e))?;
+    Ok(Stat::of(&meta))
+}
+
+/// A temporary file beside its target holding the target's new bytes and attributes, its
+/// writing to disk started but not waited for. Dropped, it is removed; [`Staged::persist`]
+/// renames it into place once the caller has flushed it (see [`flush::file`]).
+#[derive(Debug)]
+pub struct Staged {
+    temp: tempfile::TempPath,
+    target: PathBuf,
+}
+
+/// Writes `bytes` and `carry` to a temporary file beside `target`, for a caller that flushes
+/// many files at once (see `pipeline::apply`'s groups) before renaming each into place.
+pub fn stage(target: &Path, bytes: &[u8], carry: &Carry) -> Result<Staged, IoError> {
+    let tmp = temp_with(target, bytes, carry)?;
+    flush::start(tmp.as_file());
+    Ok(Staged {
+        temp: tmp.into_temp_path(),
+        target: target.to_path_buf(),
+    })
+}
+
+impl Staged {
+    /// The temporary file (to flush before [`Staged::persist`]).
+    pub fn temp(&self) -> &Path {
+        &self.temp
+    }
+
+    pub fn target(&self) -> &Path {
+        &self.target
+    }
+
+    /// Renames the temporary file over the target and returns the new file's stat; the
+    /// folder still has to be flushed for the rename to survive a power cut.
+    pub fn persist(self) -> Result<Stat, IoError> {
+        let target = self.target;
+        self.temp
+            .persist(&target)
+            .map_err(|e| IoError::new("cannot rename into place", &target, e.error))?;
+        let meta = std::fs::symlink_metadata(&target)
+            .map_err(|e| IoError::new("cannot stat", &target, e))?;
+        Ok(Stat::of(&meta))
+    }
+}
+
+/// A temporary file beside `target` holding `bytes`, with `carry` applied, not flushed.
+fn temp_with(
+    target: &Path,
+    bytes: &[u8],
+    carry: &Carry,
+) -> Result<tempfile::NamedTempFile, IoError> {
     let dir = target.parent().unwrap_or(Path::new("."));
     let mut tmp = loop {
         match tempfile::Builder::new()
@@ -161,14 +224,7 @@ pub fn write_atomic(target: &Path, bytes: &[u8], carry: &Carry) -> Result<Stat, 
         file.set_modified(m)
             .map_err(|e| IoError::new("cannot set the modification time of", target, e))?;
     }
-    file.sync_all()
-        .map_err(|e| IoError::new("cannot flush", target, e))?;
-    tmp.persist(target)
-        .map_err(|e| IoError::new("cannot rename into place", target, e.error))?;
-    sync_dir(dir)?;
-    let meta =
-        std::fs::symlink_metadata(target).map_err(|e| IoError::new("cannot stat", target, e))?;
-    Ok(Stat::of(&meta))
+    Ok(tmp)
 }
 
 /// Creates `dir` (and missing parents) for the agent's own data, readable by its user only

@@ -1,6 +1,8 @@
 //! Running works through the built-in optimizer: `concurrency` images at a time, each on a
-//! blocking thread so the async reactor never stalls on pixel work. Inside quiet hours with
-//! `quiet_hours_local = false` no image starts: the rest stays queued with the reason.
+//! blocking thread so the async reactor never stalls on pixel work. Their results share
+//! groups (`apply::apply_later`), all committed before `run` returns, even when it fails.
+//! Inside quiet hours with `quiet_hours_local = false` no image starts: the rest stays
+//! queued with the reason.
 
 use std::sync::Arc;
 
@@ -14,6 +16,18 @@ use crate::optimize::Delivered;
 use crate::verify;
 
 pub async fn run(ctx: Arc<Ctx>, works: Vec<Work>) -> anyhow::Result<()> {
+    let pending = Arc::new(apply::Pending::default());
+    let ran = optimize_all(&ctx, works, &pending).await;
+    // What was optimized is put in place whatever ended the run.
+    let finished = tokio::task::spawn_blocking(move || pending.finish(&ctx)).await?;
+    ran.and(finished)
+}
+
+async fn optimize_all(
+    ctx: &Arc<Ctx>,
+    works: Vec<Work>,
+    pending: &Arc<apply::Pending>,
+) -> anyhow::Result<()> {
     let limit = Arc::new(tokio::sync::Semaphore::new(ctx.config.concurrency));
     let mut tasks = tokio::task::JoinSet::new();
     let limits = &ctx.config.limits;
@@ -36,16 +50,19 @@ pub async fn run(ctx: Arc<Ctx>, works: Vec<Work>) -> anyhow::Result<()> {
             tokio::task::spawn_blocking(move || held(&ctx, &left, &hold)).await??;
             break;
         }
-        let ctx = ctx.clone();
+        let (ctx, pending) = (ctx.clone(), pending.clone());
         tasks.spawn_blocking(move || {
             let _permit = permit;
-            one(&ctx, &work)
+            one(&ctx, &work, &pending)
         });
     }
+    let mut first = Ok(());
     while let Some(done) = tasks.join_next().await {
-        done??;
+        if let (Ok(()), Err(e)) = (&first, done.map_err(anyhow::Error::from).and_then(|r| r)) {
+            first = Err(e);
+        }
     }
-    Ok(())
+    first
 }
 
 /// Leaves `works` queued with the reason `[limits]` hold them for.
@@ -59,7 +76,7 @@ fn held(ctx: &Ctx, works: &[Work], hold: &crate::limits::Hold) -> anyhow::Result
     Ok(())
 }
 
-fn one(ctx: &Ctx, work: &Work) -> anyhow::Result<()> {
+fn one(ctx: &Ctx, work: &Work, pending: &apply::Pending) -> anyhow::Result<()> {
     let Some(original) = read_original(work) else {
         return apply::changed_all(ctx, work);
     };
@@ -103,7 +120,7 @@ fn one(ctx: &Ctx, work: &Work) -> anyhow::Result<()> {
                     verify::check_decodes(b, format, dims).is_ok()
                 })
                 .collect();
-            apply::apply(ctx, work, &Delivered { main, extras }).map(|_| ())
+            apply::apply_later(ctx, work, &Delivered { main, extras }, pending)
         }
         Err(LocalError::Skip(why)) => verdict(ctx, work, Outcome::Unsupported, &why),
         Err(LocalError::Bad(why)) => verdict(ctx, work, Outcome::Failed, &why),

@@ -16,6 +16,7 @@ mod domain;
 mod edits;
 mod errors;
 mod first_run;
+mod groups;
 mod hostile;
 mod hostile_server;
 mod limits;

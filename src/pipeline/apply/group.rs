@@ -1,0 +1,238 @@
+//! Group commit: the durability of many files paid for at once, in the order that keeps G1,
+//! G2 and G3 for each of them. A group holds files whose originals are already read and
+//! checked, their backups written and journal lines appended, nothing flushed yet
+//! ([`super::one::prepare`]). Its commit then:
+//!
+//! 1. flushes every backup of the group (and the kept results), their folders and the
+//!    journal, then reads each backup back and checks its hash (G1, G9);
+//! 2. records the backups in the ledger, one transaction;
+//! 3. for each file, checks it still is the original read (G3) and writes its temporary file
+//!    beside it; then flushes every temporary file;
+//! 4. for each file, checks once more (G3) and renames the temporary file into place (G2);
+//!    then flushes every folder touched;
+//! 5. records the new contents, one transaction.
+//!
+//! A kill anywhere leaves each file wholly original (before its rename) or wholly optimized
+//! (after it) with its original already durable in the store, since no rename happens before
+//! step 1 is done. The result's hash was recorded as the agent's own before the group began,
+//! so a file renamed but not yet recorded is recognised by the next run, not optimized again
+//! (G5), and the result itself is known, so nothing is paid twice (G4). A file that fails (a
+//! full disk for its temporary file, an edit) fails alone; a flush that fails fails the files
+//! it covers, with their originals untouched.
+
+use std::collections::{BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use super::one::{done, io, ApplyError, Put};
+use super::{hook, settle, Applied};
+use crate::backup::Unflushed;
+use crate::ledger::Stat;
+use crate::output::{self, flush, Staged};
+use crate::pipeline::Ctx;
+
+/// The most files a group holds: bounds the open work (and what a flush waits for).
+const MAX_FILES: usize = 256;
+/// The most bytes of results a group holds in memory.
+const MAX_BYTES: u64 = 32 << 20;
+
+/// Files (and kept results) waiting for one commit.
+#[derive(Default)]
+pub(super) struct Group {
+    puts: Vec<Put>,
+    /// Results kept in the store (G4), by hash, to flush and verify with the backups.
+    kept: Vec<(String, Unflushed)>,
+    bytes: u64,
+}
+
+impl Group {
+    pub fn add(&mut self, put: Put) {
+        self.bytes += put.bytes.len() as u64;
+        self.puts.push(put);
+    }
+
+    pub fn keep(&mut self, hash: &str, copy: Unflushed) {
+        self.kept.push((hash.to_string(), copy));
+    }
+
+    pub fn is_full(&self) -> bool {
+        self.puts.len() >= hook::group_files().unwrap_or(MAX_FILES) || self.bytes >= MAX_BYTES
+    }
+
+    fn absorb(&mut self, other: Group) {
+        self.puts.extend(other.puts);
+        self.kept.extend(other.kept);
+        self.bytes += other.bytes;
+    }
+
+    /// Puts every file of the group in place (see the module doc); what the caller learns
+    /// is how many files failed on I/O and whether every kept result is durable.
+    pub fn commit(self, ctx: &Ctx) -> anyhow::Result<Applied> {
+        let mut applied = Applied {
+            kept: true,
+            failed: 0,
+        };
+        if self.puts.is_empty() && self.kept.is_empty() {
+            return Ok(applied);
+        }
+        let n = hook::next_group();
+        let Group { puts, kept, .. } = self;
+        // 1. Backups and kept results: flushed, then verified.
+        let bad = flush_store(ctx, &puts, &kept);
+        hook::at("after-backups-flushed", n);
+        for (hash, _) in &kept {
+            if let Some(why) = bad.get(hash).or(bad.get("")) {
+                tracing::warn!("cannot keep a copy of the result: {why}");
+                applied.kept = false;
+            }
+        }
+        let refused = |put: &Put| -> Option<String> {
+            let hash = &put.backup.as_ref()?.hash;
+            bad.get(hash.as_str()).or(bad.get("")).cloned()
+        };
+        // 2. The backups, recorded once durable.
+        ctx.ledger().in_transaction(|l| {
+            for put in puts.iter().filter(|p| refused(p).is_none()) {
+                if let Some(b) = &put.backup {
+                    l.record_backup(&b.hash, put.job.work.size)?;
+                }
+            }
+            Ok::<_, crate::ledger::LedgerError>(())
+        })?;
+        // 3. Temporary files, written then flushed.
+        let mut staged: Vec<Result<Staged, ApplyError>> = puts
+            .iter()
+            .map(|put| match refused(put) {
+                Some(why) => Err(ApplyError::Io(why)),
+                None => put
+                    .check(ctx)
+                    .and_then(|()| output::stage(&put.target, &put.bytes, &put.carry).map_err(io)),
+            })
+            .collect();
+        hook::at("after-temps-written", n);
+        for s in &mut staged {
+            if let Ok(temp) = s {
+                if let Err(e) = flush::file(temp.temp()) {
+                    *s = Err(io(e));
+                }
+            }
+        }
+        hook::at("after-temps-flushed", n);
+        // 4. The renames, each after a last look (G3), then their folders flushed.
+        let half = staged.iter().filter(|s| s.is_ok()).count() / 2;
+        let mut folders = BTreeSet::new();
+        let mut placed: Vec<Result<Stat, ApplyError>> = Vec::with_capacity(puts.len());
+        let mut renamed = 0;
+        for (put, s) in puts.iter().zip(staged) {
+            if renamed == half && half > 0 {
+                hook::at("after-some-renames", n);
+            }
+            renamed += usize::from(s.is_ok());
+            placed.push(s.and_then(|temp| {
+                put.check(ctx)?;
+                folders.insert(parent(temp.target()));
+                temp.persist().map_err(io)
+            }));
+        }
+        for dir in &folders {
+            // The files are whole and in place; a folder that cannot be flushed only risks
+            // a rename being undone by a power cut, which leaves the original (kept).
+            if let Err(e) = output::sync_dir(dir) {
+                tracing::warn!("{e}");
+            }
+        }
+        hook::at("before-ledger-commit", n);
+        // 5. The new contents, recorded in one transaction.
+        ctx.ledger().in_transaction(|l| {
+            for (put, stat) in puts.iter().zip(&placed) {
+                if let Ok(stat) = stat {
+                    put.record(l, *stat)?;
+                }
+            }
+            Ok::<_, crate::ledger::LedgerError>(())
+        })?;
+        hook::at("after-ledger-commit", n);
+        for (put, stat) in puts.iter().zip(placed) {
+            let outcome = stat.and_then(|_| done(ctx, put));
+            settle(ctx, &put.file, outcome, &mut applied.failed)?;
+        }
+        Ok(applied)
+    }
+}
+
+/// Flushes the backups of `puts`, the kept results, their folders and the journal, then
+/// verifies each; returns why each hash that failed did (the key "" standing for all).
+fn flush_store(ctx: &Ctx, puts: &[Put], kept: &[(String, Unflushed)]) -> HashMap<String, String> {
+    let mut bad = HashMap::new();
+    let mut folders = BTreeSet::new();
+    let mut seen = BTreeSet::new();
+    let copies = (puts.iter().filter_map(|p| p.backup.as_ref())).chain(kept.iter().map(|(_, c)| c));
+    for copy in copies {
+        if !seen.insert(copy.hash.clone()) {
+            continue;
+        }
+        if let Err(e) = flush::file(&copy.path) {
+            bad.insert(copy.hash.clone(), e.to_string());
+        }
+        if copy.new {
+            // Its name in its folder, and the folder's in the store.
+            folders.insert(parent(&copy.path));
+            folders.insert(ctx.backups.dir().to_path_buf());
+        }
+    }
+    let flushed = (folders.iter().try_for_each(|d| output::sync_dir(d)))
+        .and_then(|()| ctx.backups.journal().flush());
+    if let Err(e) = flushed {
+        bad.insert(String::new(), e.to_string());
+        return bad;
+    }
+    for hash in seen {
+        // Read back: a backup that was not verified is not a backup.
+        if let std::collections::hash_map::Entry::Vacant(v) = bad.entry(hash) {
+            if let Err(e) = ctx.backups.read(v.key()) {
+                v.insert(e.to_string());
+            }
+        }
+    }
+    bad
+}
+
+fn parent(path: &Path) -> PathBuf {
+    path.parent().unwrap_or(Path::new(".")).to_path_buf()
+}
+
+/// A group filled by several works at once (the built-in optimizer's, each work on its own
+/// thread), committed whenever it is full and once more at the end ([`Pending::finish`]).
+#[derive(Default)]
+pub struct Pending {
+    group: Mutex<Group>,
+    /// One commit at a time: a group waiting for it keeps filling meanwhile.
+    committing: Mutex<()>,
+}
+
+impl Pending {
+    /// Adds a work's files; commits the group if that filled it.
+    pub(super) fn add(&self, ctx: &Ctx, group: Group) -> anyhow::Result<()> {
+        let full = {
+            let mut g = self.group.lock().unwrap_or_else(|p| p.into_inner());
+            g.absorb(group);
+            g.is_full().then(|| std::mem::take(&mut *g))
+        };
+        match full {
+            Some(g) => self.commit(ctx, g),
+            None => Ok(()),
+        }
+    }
+
+    /// Commits what is waiting: before the work's page is let go (its contents must then be
+    /// settled in the ledger) and before the process ends.
+    pub fn finish(&self, ctx: &Ctx) -> anyhow::Result<()> {
+        let g = std::mem::take(&mut *self.group.lock().unwrap_or_else(|p| p.into_inner()));
+        self.commit(ctx, g)
+    }
+
+    fn commit(&self, ctx: &Ctx, g: Group) -> anyhow::Result<()> {
+        let _one = self.committing.lock().unwrap_or_else(|p| p.into_inner());
+        g.commit(ctx).map(|_| ())
+    }
+}
