@@ -25,7 +25,7 @@ use crate::config::{BackendKind, Config, Folder};
 use crate::content::Format;
 use crate::ledger::{FileRow, Ledger};
 
-pub use apply::{mode_name, ALREADY_OPTIMAL, MIRROR_COPY};
+pub use apply::{mode_name, ALREADY_OPTIMAL, KILL_STEPS, MIRROR_COPY};
 pub use plan::Plan;
 
 /// What every batch of one process shares: the ledger, the contents in work, the stop request.

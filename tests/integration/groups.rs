@@ -13,17 +13,8 @@ use std::path::PathBuf;
 use shortpixel_emulator::Emulator;
 
 use crate::support::*;
-
-/// Every step a commit can be killed at, in order (the agent's `apply::hook::STEPS`; a step
-/// the agent does not know would never kill it, which the test reports).
-const STEPS: [&str; 6] = [
-    "after-backups-flushed",
-    "after-temps-written",
-    "after-temps-flushed",
-    "after-some-renames",
-    "before-ledger-commit",
-    "after-ledger-commit",
-];
+// Every step a commit can be killed at, in order, as the agent names them.
+use shortpixel_agent::pipeline::KILL_STEPS as STEPS;
 
 /// Six contents, each in two folders (so a work has several files), JPEG and PNG.
 fn library(env: &TestEnv) -> Vec<(PathBuf, Vec<u8>)> {

@@ -22,6 +22,8 @@ mod hook;
 mod one;
 mod own;
 
+pub use hook::STEPS as KILL_STEPS;
+
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
