@@ -35,7 +35,9 @@ fn the_page_in_chromium_follows_a_dropped_file_restores_and_is_refused_without_t
     let truncated = photo_jpeg(200, 150, 13);
     env.add_file("2026/cut.jpg", &truncated[..truncated.len() / 3]);
     let (a_orig, b_orig) = (read(&a), read(&b));
-    let mut d = start(&env, &config(&emu, free_port()));
+    // A budget, so the page shows this month's credits against it.
+    let config = config(&emu, free_port()).set("limits", "{ monthly_credits = 5000 }");
+    let mut d = start(&env, &config);
     d.daemon().wait_until(T, "the first files optimized", || {
         read(&a) != a_orig && read(&b) != b_orig
     });
@@ -73,6 +75,12 @@ fn the_page_in_chromium_follows_a_dropped_file_restores_and_is_refused_without_t
     let c = env.add_file("2026/new.jpg", &photo_jpeg(480, 320, 14));
     let c_orig = read(&c);
     wait_text("#files-optimized", "3");
+    // This month's credits, as the service charged them, against the budget.
+    let used = emu.credits_used(KEY);
+    wait_until(T, "the budget card", || {
+        let text = browser.text("#budget");
+        text.starts_with(&format!("{used} / ")) && text.ends_with("000")
+    });
     assert_ne!(read(&c), c_orig);
     wait_until(T, "the chart drawn", || {
         browser.run(
