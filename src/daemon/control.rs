@@ -27,7 +27,9 @@ pub enum Command {
 
 /// The daemon's state, shared with the dashboard.
 pub struct Control {
-    paused: AtomicBool,
+    /// Shared with the pipeline (`limits::Runtime::paused`): a batch already uploading
+    /// stops sending when it is set.
+    paused: Arc<AtomicBool>,
     /// Whole-folder scans running (reconciles, walks of unwatched subtrees).
     scans: AtomicUsize,
     /// Batches running of any kind.
@@ -43,10 +45,13 @@ pub struct Control {
 }
 
 impl Control {
-    pub fn new(config: Arc<Config>) -> (Arc<Control>, mpsc::UnboundedReceiver<Command>) {
+    pub fn new(
+        config: Arc<Config>,
+        paused: Arc<AtomicBool>,
+    ) -> (Arc<Control>, mpsc::UnboundedReceiver<Command>) {
         let (tx, rx) = mpsc::unbounded_channel();
         let control = Control {
-            paused: AtomicBool::new(false),
+            paused,
             scans: AtomicUsize::new(0),
             batches: AtomicUsize::new(0),
             held: AtomicUsize::new(0),
@@ -65,7 +70,9 @@ impl Control {
 
     pub fn pause(&self) {
         if !self.paused.swap(true, Ordering::SeqCst) {
-            tracing::info!("paused from the dashboard: no new work starts until resumed");
+            tracing::info!(
+                "paused from the dashboard: no new work starts and no upload is sent until resumed"
+            );
         }
     }
 
@@ -159,7 +166,7 @@ mod tests {
 
     #[test]
     fn the_state_says_the_most_pressing_thing_first() {
-        let (c, mut rx) = Control::new(config());
+        let (c, mut rx) = Control::new(config(), Default::default());
         assert_eq!(c.state(), "watching");
         c.set_running(2, 1);
         assert_eq!(c.state(), "scanning");

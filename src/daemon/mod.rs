@@ -92,7 +92,7 @@ pub async fn run(
     signals: Signals,
 ) -> anyhow::Result<i32> {
     let (tx, rx) = mpsc::unbounded_channel();
-    let (control, commands) = Control::new(config.clone());
+    let (control, commands) = Control::new(config.clone(), shared.limits.paused.clone());
     let dashboard = crate::dashboard::start(&config, &shared, &control).await;
     let mut d = Daemon {
         settler: Settler::new(settle_window(&config)),
@@ -204,8 +204,13 @@ impl Daemon {
     /// What the dashboard asked for.
     fn on_command(&mut self, command: Command) {
         match command {
-            // `dispatch` runs after every event and starts what waited.
-            Command::Resume => {}
+            // `dispatch` runs after every event and starts what waited; files a running
+            // batch held back when the pause came are queued in the ledger: a rescan.
+            Command::Resume => {
+                for f in &self.config.folders {
+                    self.want_reconcile.insert(f.path.clone());
+                }
+            }
             Command::Rescan => {
                 tracing::info!("rescan asked for from the dashboard");
                 for f in &self.config.folders {

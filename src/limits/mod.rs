@@ -36,6 +36,15 @@ pub const HELD: &str = "held: ";
 pub struct Runtime {
     pub spend: Spend,
     pub throttle: Arc<Throttle>,
+    /// Uploads paused from the dashboard: batches already running send nothing more.
+    pub paused: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Runtime {
+    /// Whether uploads are paused from the dashboard.
+    pub fn paused(&self) -> bool {
+        self.paused.load(std::sync::atomic::Ordering::SeqCst)
+    }
 }
 
 /// Why work waits.
@@ -45,6 +54,8 @@ pub enum Hold {
     Budget { used: u64, budget: u64, now: Local },
     /// Inside quiet hours; `local`: the built-in optimizer is held too.
     Quiet { window: QuietHours, local: bool },
+    /// Paused from the dashboard: lifts when it is resumed there.
+    Paused,
 }
 
 impl Hold {
@@ -53,6 +64,7 @@ impl Hold {
         match self {
             Hold::Budget { .. } => "budget_reached",
             Hold::Quiet { .. } => "quiet_hours",
+            Hold::Paused => "paused",
         }
     }
 
@@ -63,6 +75,8 @@ impl Hold {
             Hold::Budget { .. } => now.secs_to_midnight(),
             Hold::Quiet { window, .. } => (u64::from(window.minutes_left(now.minute)) * 60)
                 .saturating_sub(now.unix.rem_euclid(60) as u64),
+            // Only a resume lifts it (and rescans); a day is just a fallback.
+            Hold::Paused => 86_400,
         };
         Duration::from_secs(secs.max(1))
     }
@@ -82,6 +96,10 @@ impl std::fmt::Display for Hold {
                 let end = clock_text(window.end);
                 write!(f, "{HELD}quiet hours ({window}, local time); {what} resume at {end}")
             }
+            Hold::Paused => write!(
+                f,
+                "{HELD}uploads are paused from the dashboard; resuming there sends it"
+            ),
         }
     }
 }

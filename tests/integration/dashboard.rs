@@ -265,6 +265,60 @@ fn pause_holds_new_uploads_until_resume_and_rescan_finds_what_no_event_told() {
     d.stop();
 }
 
+/// A pause reaches a batch that is already uploading: it sends nothing more, its unsent
+/// files wait in the ledger with the reason, and a resume sends each of them once.
+#[test]
+fn pause_stops_a_batch_already_uploading_and_resume_sends_the_rest_once() {
+    let emu = Emulator::start_with_key(KEY, 1000);
+    // One file a request, one request at a time, each a while away: the batch is
+    // still uploading when the pause comes, however fast the machine.
+    emu.latency(Duration::from_millis(200));
+    let env = TestEnv::new();
+    let n = 24;
+    let files: Vec<_> = (0..n)
+        .map(|i| {
+            let p = env.add_jpeg(&format!("p/{i:02}.jpg"), 64, 48, 300 + i as u64);
+            let orig = read(&p);
+            (p, orig)
+        })
+        .collect();
+    let config = config(&emu, free_port())
+        .set("concurrency", "1")
+        .net("max_batch_files", "1");
+    let mut d = start(&env, &config);
+    let addr = d.addr;
+    d.daemon()
+        .wait_until(T, "the first uploads", || emu.uploads() >= 2);
+    assert_eq!(d.act("/api/pause", json!({}))["state"], "paused");
+    d.daemon()
+        .wait_until(T, "the running batch to hold the rest", || {
+            let s = status_at(addr);
+            s["daemon"]["in_flight"] == 0
+                && s["limits"]["held"].as_array().is_some_and(|h| {
+                    h.iter()
+                        .any(|e| e["reason"].as_str().is_some_and(|r| r.contains("paused")))
+                })
+        });
+    let sent = emu.uploads();
+    assert!(sent < n, "the batch stopped sending: {sent} of {n} sent");
+    let left = files.iter().filter(|(p, o)| read(p) == *o).count();
+    assert!(left > 0, "files were left unsent");
+    d.act("/api/resume", json!({}));
+    d.daemon()
+        .wait_until(T, "every file optimized after resume", || {
+            files.iter().all(|(p, o)| optimized(p, o))
+        });
+    assert_eq!(
+        emu.uploads(),
+        n,
+        "each file sent once: {}",
+        log_summary(&emu)
+    );
+    for (_, orig) in &files {
+        assert_eq!(emu.uploads_of(&blake3::hex(orig)), 1);
+    }
+}
+
 #[test]
 fn retry_sends_a_failed_file_again_and_only_that_one() {
     let emu = Emulator::start_with_key(KEY, 1000);

@@ -398,6 +398,10 @@ impl Flow {
     /// How many files `[limits]` let go now (`usize::MAX`: no budget), or `None` while they
     /// hold uploads (the reason kept in `hold`).
     fn limits_allow(&mut self) -> Option<usize> {
+        if self.r.ctx.shared.limits.paused() {
+            self.hold = Some(crate::limits::Hold::Paused);
+            return None;
+        }
         let limits = &self.r.ctx.config.limits;
         if limits.quiet_hours.is_none() && limits.monthly_credits.is_none() {
             return Some(usize::MAX);
