@@ -26,6 +26,9 @@ pub struct ScanReport {
     /// Folders that could not be read: their rows are neither forgotten nor worked on.
     pub unreadable: Vec<PathBuf>,
     pub hashed: usize,
+    /// Of those, new contents the scan itself recorded as skipped (not images): the run's
+    /// summary counts them with what processing skipped.
+    pub skipped: usize,
     pub unchanged: usize,
     /// Tracked files that are gone, as the ledger had them (their rows are deleted).
     pub forgotten: Vec<FileRow>,
@@ -318,6 +321,8 @@ struct Walk<'a> {
     roots: Vec<PathBuf>,
     unchanged: usize,
     hashed: usize,
+    /// New contents recorded as skipped (not images).
+    skipped: usize,
     /// New or changed files, with what the ledger knew of the path: hashed and recorded
     /// every [`HASH_CHUNK`].
     to_hash: Vec<(PathBuf, std::fs::Metadata, Option<FileRow>)>,
@@ -340,6 +345,7 @@ impl<'a> Walk<'a> {
             roots: Vec::new(),
             unchanged: 0,
             hashed: 0,
+            skipped: 0,
             to_hash: Vec::new(),
             changing: Vec::new(),
             gone: Vec::new(),
@@ -481,7 +487,11 @@ impl<'a> Walk<'a> {
                     match previous {
                         // Same bytes under a new stat (touched, copied back): keep what we knew.
                         Some(prev) if prev.hash == hash => FileRow { stat, ..prev },
-                        _ => new_row(folder, &path, stat, hash, format, &meta),
+                        _ => {
+                            let row = new_row(folder, &path, stat, hash, format, &meta);
+                            self.skipped += usize::from(row.state == State::Skipped);
+                            row
+                        }
                     }
                 }
                 Err(e) => FileRow {
@@ -494,6 +504,7 @@ impl<'a> Walk<'a> {
         }
         ledger.upsert_files(&changed)?;
         self.hashed += changed.len();
+
         Ok(())
     }
 
@@ -505,6 +516,7 @@ impl<'a> Walk<'a> {
             roots: self.roots,
             unreadable: self.unreadable,
             hashed: self.hashed,
+            skipped: self.skipped,
             unchanged: self.unchanged,
             forgotten,
             problems: self.problems,

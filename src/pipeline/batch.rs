@@ -42,7 +42,10 @@ pub async fn run(ctx: Arc<Ctx>, scope: Scope) -> Result<BatchEnd, BatchError> {
         skip,
         gone,
         changing,
+        skipped,
     } = scanned;
+    // Not images: recorded by the scan, counted in the summary like files processing skips.
+    super::Tally::add(&ctx.tally.skipped, skipped as u64);
     let todo = {
         let ctx = ctx.clone();
         let roots = roots.clone();
@@ -118,6 +121,8 @@ struct Scanned {
     skip: Arc<Vec<PathBuf>>,
     gone: Vec<FileRow>,
     changing: Vec<PathBuf>,
+    /// New contents the scan recorded as skipped.
+    skipped: usize,
 }
 
 fn scan(config: &crate::config::Config, scope: Scope) -> anyhow::Result<Scanned> {
@@ -126,6 +131,7 @@ fn scan(config: &crate::config::Config, scope: Scope) -> anyhow::Result<Scanned>
     let mut skip = Vec::new();
     let mut gone = Vec::new();
     let mut changing = Vec::new();
+    let mut skipped = 0;
     // A whole-folder scan always says what it found; the daemon's small scans only when
     // something changed.
     let whole = matches!(scope, Scope::Folders(..));
@@ -143,6 +149,7 @@ fn scan(config: &crate::config::Config, scope: Scope) -> anyhow::Result<Scanned>
             );
         }
         gone.extend(report.forgotten);
+        skipped += report.skipped;
         if !report.changing.is_empty() {
             tracing::info!(
                 "{} file(s) were still changing while being read (a copy in progress?); they are left as they are and looked at again once quiet (by the daemon, or by the next run)",
@@ -183,5 +190,6 @@ fn scan(config: &crate::config::Config, scope: Scope) -> anyhow::Result<Scanned>
         skip: Arc::new(skip),
         gone,
         changing,
+        skipped,
     })
 }

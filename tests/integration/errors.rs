@@ -475,6 +475,12 @@ fn g7_text_file_named_like_a_jpeg_is_recorded_by_name_with_a_reason() {
         "the text file must end failed or skipped: {status}"
     );
     assert_eq!(out.code, Some(if failed == 1 { 1 } else { 0 }), "{out}");
+    // The run's own summary says so too, not only `status` afterwards.
+    assert!(
+        out.stdout
+            .contains(&format!("{skipped} skipped, {failed} failed")),
+        "the summary counts the text file: {out}"
+    );
     // G7: the user must be able to find *which* file could not be processed, and why.
     let human = env.run(&["status"]);
     human.expect_code(0);
