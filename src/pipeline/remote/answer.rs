@@ -60,8 +60,9 @@ pub(super) fn answer(
                 return hiccup("the service's answer lacked the OriginalURL".into());
             };
             if let Some(got) = item.original_size.filter(|s| *s != size) {
+                // An upload damaged on the way, or (by URL) other bytes at the file's URL.
                 return Answer::UploadAgain(format!(
-                    "the upload arrived damaged (the service received {got} of {size} bytes)"
+                    "ShortPixel's copy is not this file: it has {got} bytes, the file {size}"
                 ));
             }
             match (item.code, select(item, settings, size)) {
@@ -227,9 +228,15 @@ mod tests {
         let mut no_url = coded(1);
         no_url.original_url = None;
         assert!(matches!(poll(&no_url), Answer::PollAgain(_)));
-        // The service holds a damaged copy: a new upload is the only fix.
+        // The service holds a damaged copy (or, by URL, other bytes): a new upload is the
+        // only fix, and the reason names both sizes.
         let mut damaged = coded(1);
         damaged.original_size = Some(999);
-        assert!(matches!(poll(&damaged), Answer::UploadAgain(_)));
+        match poll(&damaged) {
+            Answer::UploadAgain(why) => {
+                assert!(why.contains("999 bytes") && why.contains("1000"), "{why}")
+            }
+            other => panic!("{other:?}"),
+        }
     }
 }
