@@ -65,12 +65,7 @@ fn g3_file_edited_while_its_result_is_pending_is_not_clobbered_on_the_next_run()
     emu.pending_polls(6);
     let env = TestEnv::new();
     let patient = Config::emulator(&emu);
-    env.configure(
-        &patient
-            .clone()
-            .net("pending_wait_secs", "1")
-            .net("poll_interval_ms", "5000"),
-    );
+    env.configure(&patient.clone().hasty());
     let path = env.add_jpeg("a.jpg", 120, 90, 1);
     env.run_once().expect_code(0);
     assert_eq!(

@@ -55,11 +55,7 @@ fn g4_pending_result_is_finished_on_a_later_run_without_reupload() {
     emu.pending_polls(6);
     let env = TestEnv::new();
     let patient = Config::emulator(&emu);
-    let hasty = patient
-        .clone()
-        .net("pending_wait_secs", "1")
-        .net("poll_interval_ms", "5000");
-    env.configure(&hasty);
+    env.configure(&patient.clone().hasty());
     let path = env.add_jpeg("a.jpg", 120, 90, 1);
     let original = read(&path);
     let h = blake3::hex(&original);
@@ -178,12 +174,7 @@ fn g4_jobs_left_pending_are_asked_about_together_in_one_poll() {
     emu.pending_polls(2);
     let env = TestEnv::new();
     let patient = Config::emulator(&emu);
-    env.configure(
-        &patient
-            .clone()
-            .net("pending_wait_secs", "1")
-            .net("poll_interval_ms", "5000"),
-    );
+    env.configure(&patient.clone().hasty());
     let files: Vec<_> = (0..5)
         .map(|i| env.add_jpeg(&format!("{i}.jpg"), 100, 80, 70 + i))
         .collect();

@@ -120,6 +120,13 @@ impl Config {
         self
     }
 
+    /// A run that leaves results pending: it gives up waiting after 1 s and polls 5 s
+    /// apart, so it asks about a job at most twice before it ends.
+    pub fn hasty(self) -> Config {
+        self.net("pending_wait_secs", "1")
+            .net("poll_interval_ms", "5000")
+    }
+
     /// Replaces the folder list with these folders.
     pub fn folders(mut self, folders: Vec<Folder>) -> Config {
         self.folders = folders;
