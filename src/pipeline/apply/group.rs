@@ -22,9 +22,10 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
-use super::one::{done, io, ApplyError, Put};
+use super::one::{done, io, ApplyError, Job, Put};
 use super::{hook, settle, Applied};
 use crate::backup::Unflushed;
 use crate::ledger::Stat;
@@ -42,13 +43,34 @@ pub(super) struct Group {
     puts: Vec<Put>,
     /// Results kept in the store (G4), by hash, to flush and verify with the backups.
     kept: Vec<(String, Unflushed)>,
+    /// Paid results whose remote job is forgotten by this commit if it makes them durable.
+    forget: Vec<Forget>,
     bytes: u64,
+    /// When the first file joined: a group waiting in [`Pending`] is not left waiting long.
+    since: Option<Instant>,
+}
+
+/// A paid result whose every file is in this group, with what happened to it before: its
+/// job may be forgotten once the result is [`Applied::durable`] (G4).
+pub(super) struct Forget {
+    pub job: Arc<Job>,
+    /// Before the group: whether its kept copy could be written (or there is none to keep)
+    /// and how many of its files failed on I/O.
+    pub before: Applied,
 }
 
 impl Group {
     pub fn add(&mut self, put: Put) {
         self.bytes += put.bytes.len() as u64;
+        self.since.get_or_insert_with(Instant::now);
         self.puts.push(put);
+    }
+
+    /// Has the commit forget `forget.job`'s remote job if its result ends up durable. Every
+    /// file of that job must be in this group (see [`Group::absorb`]).
+    pub fn forget(&mut self, forget: Forget) {
+        self.since.get_or_insert_with(Instant::now);
+        self.forget.push(forget);
     }
 
     pub fn keep(&mut self, hash: &str, copy: Unflushed) {
@@ -59,10 +81,15 @@ impl Group {
         self.puts.len() >= hook::group_files().unwrap_or(MAX_FILES) || self.bytes >= MAX_BYTES
     }
 
-    fn absorb(&mut self, other: Group) {
+    pub fn absorb(&mut self, other: Group) {
         self.puts.extend(other.puts);
         self.kept.extend(other.kept);
+        self.forget.extend(other.forget);
         self.bytes += other.bytes;
+        self.since = match (self.since, other.since) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
     }
 
     /// Puts every file of the group in place (see the module doc); what the caller learns
@@ -72,11 +99,13 @@ impl Group {
             kept: true,
             failed: 0,
         };
-        if self.puts.is_empty() && self.kept.is_empty() {
+        if self.puts.is_empty() && self.kept.is_empty() && self.forget.is_empty() {
             return Ok(applied);
         }
         let n = hook::next_group();
-        let Group { puts, kept, .. } = self;
+        let Group {
+            puts, kept, forget, ..
+        } = self;
         // 1. Backups and kept results: flushed, then verified.
         let bad = flush_store(ctx, &puts, &kept);
         hook::at("after-backups-flushed", n);
@@ -152,9 +181,39 @@ impl Group {
             Ok::<_, crate::ledger::LedgerError>(())
         })?;
         hook::at("after-ledger-commit", n);
+        // Jobs with a file that failed on I/O, by the address of their shared `Job`.
+        let mut failed_jobs = BTreeSet::new();
         for (put, stat) in puts.iter().zip(placed) {
             let outcome = stat.and_then(|_| done(ctx, put));
+            let before = applied.failed;
             settle(ctx, &put.file, outcome, &mut applied.failed)?;
+            if applied.failed > before {
+                failed_jobs.insert(Arc::as_ptr(&put.job));
+            }
+        }
+        // 6. The paid results now durable: their jobs forgotten, one transaction.
+        let kept_ok = |h: &String| !bad.contains_key(h) && !bad.contains_key("");
+        let (durable, stranded): (Vec<_>, Vec<_>) = forget.iter().partition(|f| {
+            let after = Applied {
+                kept: f.before.kept && f.job.result.opt_hash.as_ref().is_none_or(kept_ok),
+                failed: f.before.failed + usize::from(failed_jobs.contains(&Arc::as_ptr(&f.job))),
+            };
+            after.durable()
+        });
+        if !durable.is_empty() {
+            ctx.ledger().in_transaction(|l| {
+                durable
+                    .iter()
+                    .try_for_each(|f| l.delete_job(&f.job.work.hash, &f.job.work.profile))
+            })?;
+        }
+        for f in stranded {
+            // Neither kept nor in place (a full disk): the job stays, so the next run
+            // fetches the paid result again instead of uploading again (G4).
+            tracing::warn!(
+                "{}: the result could not be stored here; it stays at ShortPixel for the next run",
+                f.job.work.files[0].path.display()
+            );
         }
         Ok(applied)
     }
@@ -202,7 +261,8 @@ fn parent(path: &Path) -> PathBuf {
 }
 
 /// A group filled by several works at once (the built-in optimizer's, each work on its own
-/// thread), committed whenever it is full and once more at the end ([`Pending::finish`]).
+/// thread; the service's results as they are downloaded), committed whenever it is full and
+/// once more at the end ([`Pending::finish`]).
 #[derive(Default)]
 pub struct Pending {
     group: Mutex<Group>,
@@ -222,6 +282,12 @@ impl Pending {
             Some(g) => self.commit(ctx, g),
             None => Ok(()),
         }
+    }
+
+    /// Whether files have waited in the group for longer than `age`.
+    pub fn waited(&self, age: Duration) -> bool {
+        let g = self.group.lock().unwrap_or_else(|p| p.into_inner());
+        g.since.is_some_and(|t| t.elapsed() >= age)
     }
 
     /// Commits what is waiting: before the work's page is let go (its contents must then be

@@ -11,9 +11,9 @@
 //!
 //! Steps 3–5 are paid for by groups of files, not file by file: see `group` for how a
 //! group keeps this order for each of its files. [`apply`] commits a work's files at once
-//! (the remote results, whose jobs are forgotten only once durable); [`apply_later`] lets
-//! the built-in optimizer's works share groups, committed by [`Pending::finish`] at the
-//! latest.
+//! (a result reused from the store); [`apply_later`] lets the built-in optimizer's works
+//! share groups, and [`apply_paid`] the service's results, whose jobs the group's commit
+//! forgets once they are durable; both are committed by [`Pending::finish`] at the latest.
 //!
 //! A file that fails here fails alone, with the reason; its original is untouched.
 
@@ -31,8 +31,8 @@ use super::{Ctx, Work};
 use crate::content::hash_bytes;
 use crate::ledger::{FileRow, Outcome, ResultRow, Stat, State};
 use crate::optimize::Delivered;
-use group::Group;
 pub use group::Pending;
+use group::{Forget, Group};
 pub use one::mode_name;
 use one::{prepare, ApplyError, Job};
 pub use own::extra_path;
@@ -88,17 +88,47 @@ pub fn apply_later(
     gather(ctx, work, delivered, &mut applied, |group, _| {
         pending.add(ctx, group)
     })
+    .map(drop)
+}
+
+/// Applies a paid result (the service's) to every file of `work` in groups shared with
+/// other works, like [`apply_later`]; the commit that makes the result durable also forgets
+/// its remote job (G4: a paid result is let go only once it is kept or in place).
+pub fn apply_paid(
+    ctx: &Ctx,
+    work: &Work,
+    delivered: &Delivered,
+    pending: &Pending,
+) -> anyhow::Result<()> {
+    let mut applied = Applied {
+        kept: true,
+        failed: 0,
+    };
+    // Every file of the work in one group, so that one commit knows the whole outcome.
+    let mut whole = Group::default();
+    let job = gather(ctx, work, delivered, &mut applied, |group, _| {
+        whole.absorb(group);
+        Ok(())
+    })?;
+    if let Some(job) = job {
+        whole.forget(Forget {
+            job,
+            before: applied,
+        });
+    }
+    pending.add(ctx, whole)
 }
 
 /// Records the result, then prepares each file of `work` into groups handed to `commit`
-/// (when full, and the last one).
+/// (when full, and the last one); returns the result shared by the files' puts (none in a
+/// dry run).
 fn gather(
     ctx: &Ctx,
     work: &Work,
     delivered: &Delivered,
     applied: &mut Applied,
     mut commit: impl FnMut(Group, &mut Applied) -> anyhow::Result<()>,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Option<Arc<Job>>> {
     if ctx.dry_run {
         // A dry run counts what would be written and writes nothing (SPEC §1).
         let counter = match &delivered.main {
@@ -106,7 +136,7 @@ fn gather(
             None => &ctx.tally.already_optimal,
         };
         counter.fetch_add(work.files.len() as u64, Ordering::Relaxed);
-        return Ok(());
+        return Ok(None);
     }
     let result = match &delivered.main {
         Some(bytes) => ResultRow {
@@ -162,7 +192,8 @@ fn gather(
             commit(std::mem::take(&mut group), applied)?;
         }
     }
-    commit(group, applied)
+    commit(group, applied)?;
+    Ok(Some(job))
 }
 
 /// Records how a file's put ended: nothing more to do, changed under the agent, left to
@@ -417,6 +448,59 @@ mod tests {
         let row = ctx.ledger().file(&path).unwrap().unwrap();
         assert_eq!(row.state, State::New, "{row:?}");
         assert_eq!(ctx.take_again(), vec![path]);
+    }
+
+    /// [`waiting`] for a paid result: its job recorded, the result handed to a group.
+    fn paid(dir: &Path) -> (Arc<Ctx>, Work, Pending, PathBuf) {
+        let (ctx, work) = setup(dir, ORIGINAL, &hash_bytes(ORIGINAL));
+        ctx.ledger()
+            .put_job(&crate::ledger::Job {
+                orig_hash: work.hash.clone(),
+                profile: work.profile.clone(),
+                original_url: "http://127.0.0.1:1/a.jpg".into(),
+                by_url: false,
+            })
+            .unwrap();
+        let pending = Pending::default();
+        let delivered = Delivered {
+            main: Some(RESULT.to_vec()),
+            extras: vec![],
+        };
+        apply_paid(&ctx, &work, &delivered, &pending).unwrap();
+        let path = work.files[0].path.clone();
+        (ctx, work, pending, path)
+    }
+
+    #[test]
+    fn g4_a_paid_result_is_forgotten_by_the_commit_that_puts_it_in_place_not_before() {
+        let dir = tempfile::tempdir().unwrap();
+        let (ctx, work, pending, path) = paid(dir.path());
+        let job = || ctx.ledger().job(&work.hash, &work.profile).unwrap();
+        assert!(job().is_some(), "forgotten before its group was committed");
+        assert_eq!(std::fs::read(&path).unwrap(), ORIGINAL);
+        pending.finish(&ctx).unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), RESULT);
+        assert!(job().is_none(), "the job outlived its durable result");
+    }
+
+    #[test]
+    fn g4_a_paid_result_neither_kept_nor_in_place_keeps_its_job() {
+        let dir = tempfile::tempdir().unwrap();
+        // The backup store cannot be written (its place is taken by a file): the result
+        // cannot be kept, and no original can be backed up, so nothing is replaced.
+        std::fs::write(dir.path().join("b"), b"not a folder").unwrap();
+        let (ctx, work, pending, path) = paid(dir.path());
+        pending.finish(&ctx).unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), ORIGINAL);
+        let row = ctx.ledger().file(&path).unwrap().unwrap();
+        assert_eq!(row.state, State::Failed, "{row:?}");
+        assert!(
+            ctx.ledger()
+                .job(&work.hash, &work.profile)
+                .unwrap()
+                .is_some(),
+            "the only way to the paid result was forgotten"
+        );
     }
 
     #[test]

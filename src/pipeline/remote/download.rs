@@ -1,6 +1,7 @@
 //! Delivering a finished job: download its results (never past their announced size),
 //! verify them (G6: whole, decodable, the expected format and dimensions, smaller — the
-//! WebP/AVIF extras too), apply them, and forget the job only once the result is durable.
+//! WebP/AVIF extras too), and hand them to a group shared with other results
+//! (`apply::apply_paid`), whose commit forgets the job once the result is durable.
 //!
 //! Transfer problems (a drop, a short or overlong body, bytes that do not decode) are
 //! fetched again, a bounded number of times; an expired link sends the job back to be asked
@@ -33,6 +34,7 @@ pub(super) enum Delivery {
 impl Flow {
     /// Starts the delivery of a finished job.
     pub(super) fn deliver(&mut self, work: Work, url: String, sel: Selection) {
+        self.delivering += 1;
         let r = self.r.clone();
         self.tasks.spawn(async move {
             let out = deliver(&r, &work, sel).await;
@@ -77,23 +79,12 @@ async fn deliver(r: &Arc<Remote>, work: &Work, sel: Selection) -> anyhow::Result
             ),
         }
     }
-    let ctx = r.ctx.clone();
-    let w = work.clone();
-    let applied =
-        tokio::task::spawn_blocking(move || apply::apply(&ctx, &w, &Delivered { main, extras }))
-            .await??;
-    if applied.durable() {
-        let (hash, profile) = (work.hash.clone(), work.profile.clone());
-        r.blocking(move |ctx| Ok(ctx.ledger().delete_job(&hash, &profile)?))
-            .await?;
-    } else {
-        // Neither kept nor in place (a full disk): the job stays, so the next run fetches
-        // the paid result again instead of uploading again (G4).
-        tracing::warn!(
-            "{}: the result could not be stored here; it stays at ShortPixel for the next run",
-            work.files[0].path.display()
-        );
-    }
+    // Put in place by a group shared with other results, whose commit forgets the job once
+    // the result is durable; the flow commits a group nobody fills any more.
+    let (me, w) = (r.clone(), work.clone());
+    let delivered = Delivered { main, extras };
+    tokio::task::spawn_blocking(move || apply::apply_paid(&me.ctx, &w, &delivered, &me.pending))
+        .await??;
     Ok(Delivery::Done)
 }
 

@@ -16,8 +16,11 @@
 //!    local file (the size fetched) and recorded the same way, and what ShortPixel could not
 //!    fetch, or fetched other bytes for, is uploaded instead.
 //! 4. *Deliver* (`download.rs`): finished jobs are downloaded (never past their announced
-//!    size), verified (G6, extras too) and applied; a job is forgotten only once its result
-//!    is durable (`apply::Applied::durable`), so a paid result is never dropped.
+//!    size), verified (G6, extras too) and applied in groups shared by the results (one
+//!    flush per group, not per file: `apply::Pending`); a job is forgotten by the commit
+//!    that makes its result durable (`apply::Applied::durable`), so a paid result is never
+//!    dropped. A group is committed when full, when no other download is under way to fill
+//!    it, when its first file has waited [`GROUP_WAIT`], and when the flow ends.
 //!
 //! What each answer means is decided in one place (`answer.rs`), and so is every retry
 //! (`reply.rs`):
@@ -51,6 +54,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
+use super::apply::Pending;
 use super::{BatchError, Ctx, Fatal, Tally, Work};
 use crate::config::{FolderSettings, Network};
 use crate::ledger::{self, State};
@@ -64,7 +68,12 @@ struct Remote {
     net: Network,
     /// Transfer slots: at most `concurrency` bodies moving at once.
     slots: Arc<Semaphore>,
+    /// Downloaded results waiting to be put in place together.
+    pending: Pending,
 }
+
+/// The longest a downloaded result waits for others to share its group's commit.
+const GROUP_WAIT: Duration = Duration::from_secs(1);
 
 impl Remote {
     fn settings(&self, w: &Work) -> &FolderSettings {
@@ -102,6 +111,8 @@ enum Event {
         url: String,
         out: anyhow::Result<download::Delivery>,
     },
+    /// A group of results was committed.
+    Committed(anyhow::Result<()>),
     Credits(Result<bool, ApiError>),
 }
 
@@ -120,6 +131,8 @@ struct Flow {
     tasks: JoinSet<Event>,
     unrecorded: send::Unrecorded,
     polls_out: usize,
+    /// Deliveries under way: while one is, a group of results may wait for it.
+    delivering: usize,
     credits: Credits,
     /// What `[limits]` hold uploads for, as of the last look.
     hold: Option<Hold>,
@@ -172,6 +185,7 @@ pub async fn run(
         ctx,
         client,
         net,
+        pending: Pending::default(),
     });
     let url_jobs = polls
         .iter()
@@ -191,6 +205,7 @@ pub async fn run(
         tasks: JoinSet::new(),
         unrecorded: send::Unrecorded::new(r.ctx.config.concurrency, r.net.max_batch_files),
         polls_out: 0,
+        delivering: 0,
         credits: Credits::Fine,
         hold: None,
         reserved: 0,
@@ -203,10 +218,16 @@ pub async fn run(
         r,
     };
     let driven = flow.drive().await;
+    // What was downloaded is put in place whatever ended the flow.
+    let r = flow.r.clone();
+    let committed = tokio::task::spawn_blocking(move || r.pending.finish(&r.ctx))
+        .await
+        .map_err(anyhow::Error::from);
     let finished = flow.finish().await;
     // Requests whose outcome never came back (a task that failed): not counted any more.
     flow.r.ctx.shared.limits.spend.settle(flow.reserved, 0);
     driven?;
+    committed??;
     finished?;
     match flow.halt {
         Some(fatal) => Err(fatal.into()),
@@ -347,7 +368,18 @@ impl Flow {
                 self.polls_out -= 1;
                 self.on_polled(jobs, out).await
             }
-            Event::Delivered { work, url, out } => self.on_delivered(work, url, out?).await,
+            Event::Delivered { work, url, out } => {
+                self.delivering -= 1;
+                if self.delivering == 0 || self.r.pending.waited(GROUP_WAIT) {
+                    let r = self.r.clone();
+                    self.tasks.spawn(async move {
+                        let done = tokio::task::spawn_blocking(move || r.pending.finish(&r.ctx));
+                        Event::Committed(done.await.map_err(anyhow::Error::from).and_then(|c| c))
+                    });
+                }
+                self.on_delivered(work, url, out?).await
+            }
+            Event::Committed(done) => done,
             Event::Credits(back) => self.on_credits(back),
         }
     }
