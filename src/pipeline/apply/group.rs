@@ -103,6 +103,7 @@ impl Group {
             return Ok(applied);
         }
         let n = hook::next_group();
+        let began = Instant::now();
         let Group {
             puts, kept, forget, ..
         } = self;
@@ -139,11 +140,13 @@ impl Group {
             })
             .collect();
         hook::at("after-temps-written", n);
-        for s in &mut staged {
-            if let Ok(temp) = s {
-                if let Err(e) = flush::file(temp.temp()) {
-                    *s = Err(io(e));
-                }
+        let flushed = flush::each(&staged, |s| match s {
+            Ok(temp) => flush::file(temp.temp()),
+            Err(_) => Ok(()),
+        });
+        for (s, f) in staged.iter_mut().zip(flushed) {
+            if let Err(e) = f {
+                *s = Err(io(e));
             }
         }
         hook::at("after-temps-flushed", n);
@@ -163,12 +166,14 @@ impl Group {
                 temp.persist().map_err(io)
             }));
         }
-        for dir in &folders {
+        let folders: Vec<PathBuf> = folders.into_iter().collect();
+        for e in flush::each(&folders, |d| output::sync_dir(d))
+            .into_iter()
+            .filter_map(Result::err)
+        {
             // The files are whole and in place; a folder that cannot be flushed only risks
             // a rename being undone by a power cut, which leaves the original (kept).
-            if let Err(e) = output::sync_dir(dir) {
-                tracing::warn!("{e}");
-            }
+            tracing::warn!("{e}");
         }
         hook::at("before-ledger-commit", n);
         // 5. The new contents, recorded in one transaction.
@@ -215,6 +220,11 @@ impl Group {
                 f.job.work.files[0].path.display()
             );
         }
+        tracing::debug!(
+            "group of {} file(s) committed in {:.0?}",
+            puts.len(),
+            began.elapsed()
+        );
         Ok(applied)
     }
 }
@@ -226,11 +236,12 @@ fn flush_store(ctx: &Ctx, puts: &[Put], kept: &[(String, Unflushed)]) -> HashMap
     let mut folders = BTreeSet::new();
     let mut seen = BTreeSet::new();
     let copies = (puts.iter().filter_map(|p| p.backup.as_ref())).chain(kept.iter().map(|(_, c)| c));
-    for copy in copies {
-        if !seen.insert(copy.hash.clone()) {
-            continue;
-        }
-        if let Err(e) = flush::file(&copy.path) {
+    let copies: Vec<&Unflushed> = copies.filter(|c| seen.insert(c.hash.clone())).collect();
+    for (copy, flushed) in copies
+        .iter()
+        .zip(flush::each(&copies, |c| flush::file(&c.path)))
+    {
+        if let Err(e) = flushed {
             bad.insert(copy.hash.clone(), e.to_string());
         }
         if copy.new {
@@ -239,7 +250,9 @@ fn flush_store(ctx: &Ctx, puts: &[Put], kept: &[(String, Unflushed)]) -> HashMap
             folders.insert(ctx.backups.dir().to_path_buf());
         }
     }
-    let flushed = (folders.iter().try_for_each(|d| output::sync_dir(d)))
+    let folders: Vec<PathBuf> = folders.into_iter().collect();
+    let flushed = (flush::each(&folders, |d| output::sync_dir(d)).into_iter())
+        .collect::<Result<(), _>>()
         .and_then(|()| ctx.backups.journal().flush());
     if let Err(e) = flushed {
         bad.insert(String::new(), e.to_string());

@@ -51,10 +51,16 @@ pub(super) async fn poll(r: Arc<Remote>, jobs: Vec<Job>, by_url: bool) -> Event 
             r.client.poll(&urls, &settings, wait).await
         }
     };
+    let asked_at = Instant::now();
     let out = tokio::select! {
         out = asked => out,
         _ = r.ctx.shared.stop.wait() => Err(ApiError::Transient("the agent is stopping".into())),
     };
+    tracing::debug!(
+        "poll of {} job(s) answered after {:.0?}",
+        jobs.len(),
+        asked_at.elapsed()
+    );
     Event::Polled { jobs, out }
 }
 
