@@ -403,13 +403,30 @@ mod tests {
     /// A file (its path returned) holding [`ORIGINAL`], whose result [`RESULT`] waits in a
     /// group.
     fn waiting(dir: &Path) -> (Arc<Ctx>, Work, Pending, PathBuf) {
+        handed(dir, false)
+    }
+
+    /// [`waiting`], by `apply_paid` when `paid` (its job recorded first), else `apply_later`.
+    fn handed(dir: &Path, paid: bool) -> (Arc<Ctx>, Work, Pending, PathBuf) {
         let (ctx, work) = setup(dir, ORIGINAL, &hash_bytes(ORIGINAL));
         let pending = Pending::default();
         let delivered = Delivered {
             main: Some(RESULT.to_vec()),
             extras: vec![],
         };
-        apply_later(&ctx, &work, &delivered, &pending).unwrap();
+        if paid {
+            ctx.ledger()
+                .put_job(&crate::ledger::Job {
+                    orig_hash: work.hash.clone(),
+                    profile: work.profile.clone(),
+                    original_url: "http://127.0.0.1:1/a.jpg".into(),
+                    by_url: false,
+                })
+                .unwrap();
+            apply_paid(&ctx, &work, &delivered, &pending).unwrap();
+        } else {
+            apply_later(&ctx, &work, &delivered, &pending).unwrap();
+        }
         let path = work.files[0].path.clone();
         (ctx, work, pending, path)
     }
@@ -450,31 +467,10 @@ mod tests {
         assert_eq!(ctx.take_again(), vec![path]);
     }
 
-    /// [`waiting`] for a paid result: its job recorded, the result handed to a group.
-    fn paid(dir: &Path) -> (Arc<Ctx>, Work, Pending, PathBuf) {
-        let (ctx, work) = setup(dir, ORIGINAL, &hash_bytes(ORIGINAL));
-        ctx.ledger()
-            .put_job(&crate::ledger::Job {
-                orig_hash: work.hash.clone(),
-                profile: work.profile.clone(),
-                original_url: "http://127.0.0.1:1/a.jpg".into(),
-                by_url: false,
-            })
-            .unwrap();
-        let pending = Pending::default();
-        let delivered = Delivered {
-            main: Some(RESULT.to_vec()),
-            extras: vec![],
-        };
-        apply_paid(&ctx, &work, &delivered, &pending).unwrap();
-        let path = work.files[0].path.clone();
-        (ctx, work, pending, path)
-    }
-
     #[test]
     fn g4_a_paid_result_is_forgotten_by_the_commit_that_puts_it_in_place_not_before() {
         let dir = tempfile::tempdir().unwrap();
-        let (ctx, work, pending, path) = paid(dir.path());
+        let (ctx, work, pending, path) = handed(dir.path(), true);
         let job = || ctx.ledger().job(&work.hash, &work.profile).unwrap();
         assert!(job().is_some(), "forgotten before its group was committed");
         assert_eq!(std::fs::read(&path).unwrap(), ORIGINAL);
@@ -489,7 +485,7 @@ mod tests {
         // The backup store cannot be written (its place is taken by a file): the result
         // cannot be kept, and no original can be backed up, so nothing is replaced.
         std::fs::write(dir.path().join("b"), b"not a folder").unwrap();
-        let (ctx, work, pending, path) = paid(dir.path());
+        let (ctx, work, pending, path) = handed(dir.path(), true);
         pending.finish(&ctx).unwrap();
         assert_eq!(std::fs::read(&path).unwrap(), ORIGINAL);
         let row = ctx.ledger().file(&path).unwrap().unwrap();
