@@ -551,21 +551,21 @@ fn new_row(
         )),
         Some(_) => None,
     };
+    let state = match skip {
+        Some(_) => State::Skipped,
+        None => State::New,
+    };
+    let format = format.map(|f| f.as_str().to_string());
     FileRow {
-        path: path.to_path_buf(),
-        folder: folder.path.clone(),
-        stat,
-        hash,
-        format: format.map(|f| f.as_str().to_string()),
-        state: if skip.is_some() {
-            State::Skipped
-        } else {
-            State::New
-        },
         reason: skip,
-        orig_hash: None,
-        orig_size: None,
-        opt_size: None,
+        ..FileRow::seen(
+            path.to_path_buf(),
+            folder.path.clone(),
+            stat,
+            hash,
+            format,
+            state,
+        )
     }
 }
 

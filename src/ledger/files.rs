@@ -55,6 +55,31 @@ pub struct FileRow {
     pub opt_size: Option<u64>,
 }
 
+impl FileRow {
+    /// A file as first seen: no reason, no original or result known yet.
+    pub fn seen(
+        path: PathBuf,
+        folder: PathBuf,
+        stat: Stat,
+        hash: String,
+        format: Option<String>,
+        state: State,
+    ) -> FileRow {
+        FileRow {
+            path,
+            folder,
+            stat,
+            hash,
+            format,
+            state,
+            reason: None,
+            orig_hash: None,
+            orig_size: None,
+            opt_size: None,
+        }
+    }
+}
+
 pub(super) const COLUMNS: &str =
     "path, folder, size, mtime_ns, inode, hash, format, state, reason, orig_hash, orig_size, opt_size";
 
@@ -410,22 +435,13 @@ mod tests {
     use super::*;
 
     fn row(path: &str, state: State) -> FileRow {
-        FileRow {
-            path: PathBuf::from(path),
-            folder: PathBuf::from("/p"),
-            stat: Stat {
-                size: 1,
-                mtime_ns: 1,
-                inode: 1,
-            },
-            hash: format!("h{path}"),
-            format: Some("png".into()),
-            state,
-            reason: None,
-            orig_hash: None,
-            orig_size: None,
-            opt_size: None,
-        }
+        let stat = Stat {
+            size: 1,
+            mtime_ns: 1,
+            inode: 1,
+        };
+        let (folder, hash) = (PathBuf::from("/p"), format!("h{path}"));
+        FileRow::seen(path.into(), folder, stat, hash, Some("png".into()), state)
     }
 
     /// A batch reads its work a page at a time: every row that may need work comes exactly

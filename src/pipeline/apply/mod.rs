@@ -337,18 +337,14 @@ mod tests {
         let config = Arc::new(crate::config::load_str(&file, text, None).unwrap());
         let path = config.folders[0].path.join("a.jpg");
         std::fs::write(&path, bytes).unwrap();
-        let row = FileRow {
-            path: path.clone(),
-            folder: config.folders[0].path.clone(),
-            stat: Stat::of(&std::fs::metadata(&path).unwrap()),
-            hash: orig.into(),
-            format: Some("jpeg".into()),
-            state: State::Queued,
-            reason: None,
-            orig_hash: None,
-            orig_size: None,
-            opt_size: None,
-        };
+        let row = FileRow::seen(
+            path.clone(),
+            config.folders[0].path.clone(),
+            Stat::of(&std::fs::metadata(&path).unwrap()),
+            orig.into(),
+            Some("jpeg".into()),
+            State::Queued,
+        );
         let ledger = Ledger::open(&config.ledger).unwrap();
         ledger.upsert_files(std::slice::from_ref(&row)).unwrap();
         let shared = Shared::new(ledger, BackupStore::new(&config.backup_dir), 1 << 30);

@@ -321,22 +321,18 @@ mod tests {
             format: Format::Jpeg,
             size,
             folder: 0,
-            files: vec![FileRow {
-                path: PathBuf::from(format!("/p/{hash}.jpg")),
-                folder: PathBuf::from("/p"),
-                stat: Stat {
+            files: vec![FileRow::seen(
+                PathBuf::from(format!("/p/{hash}.jpg")),
+                PathBuf::from("/p"),
+                Stat {
                     size,
                     mtime_ns: 0,
                     inode: 1,
                 },
-                hash: hash.into(),
-                format: Some("jpeg".into()),
-                state: State::Queued,
-                reason: None,
-                orig_hash: None,
-                orig_size: None,
-                opt_size: None,
-            }],
+                hash.into(),
+                Some("jpeg".into()),
+                State::Queued,
+            )],
             attempts: 0,
         }
     }
