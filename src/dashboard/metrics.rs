@@ -89,14 +89,11 @@ pub fn render(report: &Report, daemon: &Daemon<'_>) -> String {
         o.sample("credits_left", &[], c.remaining as f64);
     }
     limits(&mut o, &report.limits);
-    o.family(
+    o.gauge_if(
         "last_scan_timestamp_seconds",
-        "gauge",
         "When a scan of every folder last ended without error.",
+        daemon.last_scan.map(|t| t as f64),
     );
-    if let Some(t) = daemon.last_scan {
-        o.sample("last_scan_timestamp_seconds", &[], t as f64);
-    }
     o.family(
         "state",
         "gauge",
@@ -124,14 +121,11 @@ pub fn render(report: &Report, daemon: &Daemon<'_>) -> String {
 /// `[limits]`: the budget (absent without one), this month's credits, quiet hours now, the
 /// upload limit (absent without one).
 fn limits(o: &mut Out, l: &crate::limits::Report) {
-    o.family(
+    o.gauge_if(
         "budget_credits",
-        "gauge",
         "The monthly credit budget (limits.monthly_credits).",
+        l.monthly_credits.map(|b| b as f64),
     );
-    if let Some(b) = l.monthly_credits {
-        o.sample("budget_credits", &[], b as f64);
-    }
     o.gauge(
         "credits_used_month",
         "Credits this agent caused this calendar month (local time), counted in the ledger.",
@@ -142,14 +136,11 @@ fn limits(o: &mut Out, l: &crate::limits::Report) {
         "1 while the local time is inside limits.quiet_hours.",
         u64::from(l.quiet_now),
     );
-    o.family(
+    o.gauge_if(
         "upload_limit_bytes_per_second",
-        "gauge",
         "The upload bandwidth limit shared by all uploads (limits.upload_kbps).",
+        l.upload_kbps.map(|k| (k * 1024) as f64),
     );
-    if let Some(k) = l.upload_kbps {
-        o.sample("upload_limit_bytes_per_second", &[], (k * 1024) as f64);
-    }
     o.gauge(
         "held_files",
         "Files left queued while a limit holds them.",
@@ -167,8 +158,15 @@ impl Out {
     }
 
     fn gauge(&mut self, name: &str, help: &str, value: u64) {
+        self.gauge_if(name, help, Some(value as f64));
+    }
+
+    /// A gauge whose family is always described, its sample only there when known.
+    fn gauge_if(&mut self, name: &str, help: &str, value: Option<f64>) {
         self.family(name, "gauge", help);
-        self.sample(name, &[], value as f64);
+        if let Some(v) = value {
+            self.sample(name, &[], v);
+        }
     }
 
     pub(super) fn sample(&mut self, name: &str, labels: &[(&str, &str)], value: f64) {
