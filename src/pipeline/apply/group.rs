@@ -97,7 +97,7 @@ impl Group {
     pub fn commit(self, ctx: &Ctx) -> anyhow::Result<Applied> {
         let mut applied = Applied {
             kept: true,
-            failed: 0,
+            not_placed: 0,
         };
         if self.puts.is_empty() && self.kept.is_empty() && self.forget.is_empty() {
             return Ok(applied);
@@ -186,14 +186,14 @@ impl Group {
             Ok::<_, crate::ledger::LedgerError>(())
         })?;
         hook::at("after-ledger-commit", n);
-        // Jobs with a file that failed on I/O, by the address of their shared `Job`.
-        let mut failed_jobs = BTreeSet::new();
+        // Jobs with a file the result did not reach, by the address of their shared `Job`.
+        let mut unplaced_jobs = BTreeSet::new();
         for (put, stat) in puts.iter().zip(placed) {
             let outcome = stat.and_then(|_| done(ctx, put));
-            let before = applied.failed;
-            settle(ctx, &put.file, outcome, &mut applied.failed)?;
-            if applied.failed > before {
-                failed_jobs.insert(Arc::as_ptr(&put.job));
+            let before = applied.not_placed;
+            settle(ctx, &put.file, outcome, &mut applied.not_placed)?;
+            if applied.not_placed > before {
+                unplaced_jobs.insert(Arc::as_ptr(&put.job));
             }
         }
         // 6. The paid results now durable: their jobs forgotten, one transaction.
@@ -201,7 +201,8 @@ impl Group {
         let (durable, stranded): (Vec<_>, Vec<_>) = forget.iter().partition(|f| {
             let after = Applied {
                 kept: f.before.kept && f.job.result.opt_hash.as_ref().is_none_or(kept_ok),
-                failed: f.before.failed + usize::from(failed_jobs.contains(&Arc::as_ptr(&f.job))),
+                not_placed: f.before.not_placed
+                    + usize::from(unplaced_jobs.contains(&Arc::as_ptr(&f.job))),
             };
             after.durable()
         });
@@ -244,11 +245,11 @@ fn flush_store(ctx: &Ctx, puts: &[Put], kept: &[(String, Unflushed)]) -> HashMap
         if let Err(e) = flushed {
             bad.insert(copy.hash.clone(), e.to_string());
         }
-        if copy.new {
-            // Its name in its folder, and the folder's in the store.
-            folders.insert(parent(&copy.path));
-            folders.insert(ctx.backups.dir().to_path_buf());
-        }
+        // Its name in its folder, and the folder's in the store: also for a copy found
+        // there already, which a killed run or a group not committed yet may have written
+        // without flushing its folder (the set flushes each folder once).
+        folders.insert(parent(&copy.path));
+        folders.insert(ctx.backups.dir().to_path_buf());
     }
     let folders: Vec<PathBuf> = folders.into_iter().collect();
     let flushed = (flush::each(&folders, |d| output::sync_dir(d)).into_iter())

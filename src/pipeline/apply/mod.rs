@@ -49,15 +49,15 @@ pub const CHANGED: &str = "changed while it was being optimized; the new content
 pub struct Applied {
     /// The result's bytes are kept in the backup store (or there were none to keep).
     pub kept: bool,
-    /// Files that failed on an I/O error (a full disk, a permission): the result is not in
-    /// place there.
-    pub failed: usize,
+    /// Files the result did not reach: an I/O error (a full disk, a permission), a target
+    /// left to its owner, or a file that changed meanwhile.
+    pub not_placed: usize,
 }
 
 impl Applied {
     /// Whether nothing of the result would be lost if its job were forgotten now.
     pub fn durable(&self) -> bool {
-        self.kept || self.failed == 0
+        self.kept || self.not_placed == 0
     }
 }
 
@@ -65,12 +65,12 @@ impl Applied {
 pub fn apply(ctx: &Ctx, work: &Work, delivered: &Delivered) -> anyhow::Result<Applied> {
     let mut applied = Applied {
         kept: true,
-        failed: 0,
+        not_placed: 0,
     };
     gather(ctx, work, delivered, &mut applied, |group, applied| {
         let done = group.commit(ctx)?;
         applied.kept &= done.kept;
-        applied.failed += done.failed;
+        applied.not_placed += done.not_placed;
         Ok(())
     })?;
     Ok(applied)
@@ -102,7 +102,7 @@ pub fn apply_paid(
 ) -> anyhow::Result<()> {
     let mut applied = Applied {
         kept: true,
-        failed: 0,
+        not_placed: 0,
     };
     // Every file of the work in one group, so that one commit knows the whole outcome.
     let mut whole = Group::default();
@@ -186,7 +186,7 @@ fn gather(
         match prepare(ctx, &job, file) {
             Ok(Some(put)) => group.add(put),
             Ok(None) => {}
-            Err(e) => settle(ctx, file, Err(e), &mut applied.failed)?,
+            Err(e) => settle(ctx, file, Err(e), &mut applied.not_placed)?,
         }
         if group.is_full() {
             commit(std::mem::take(&mut group), applied)?;
@@ -197,13 +197,14 @@ fn gather(
 }
 
 /// Records how a file's put ended: nothing more to do, changed under the agent, left to
-/// its owner, or failed with the reason (counted in `failed`).
+/// its owner, or failed with the reason (all but the first counted in `not_placed`).
 fn settle(
     ctx: &Ctx,
     file: &FileRow,
     outcome: Result<(), ApplyError>,
-    failed: &mut usize,
+    not_placed: &mut usize,
 ) -> anyhow::Result<()> {
+    *not_placed += usize::from(outcome.is_err());
     match outcome {
         Ok(()) => {}
         Err(ApplyError::Changed) => changed(ctx, file)?,
@@ -218,7 +219,6 @@ fn settle(
             ctx.ledger()
                 .set_state(&file.path, State::Failed, Some(&e))?;
             ctx.tally.failed.fetch_add(1, Ordering::Relaxed);
-            *failed += 1;
         }
         Err(ApplyError::Ledger(e)) => return Err(e.into()),
     }
@@ -330,11 +330,18 @@ mod tests {
     /// A context over `<tmp>/photos`, with one file `a.jpg` holding `bytes`, tracked as
     /// queued with the content `orig` (an older look at the file).
     fn setup(dir: &Path, bytes: &[u8], orig: &str) -> (Arc<Ctx>, Work) {
+        setup_in(dir, bytes, orig, "")
+    }
+
+    /// [`setup`] with `folder` added to the folder's settings.
+    fn setup_in(dir: &Path, bytes: &[u8], orig: &str, folder: &str) -> (Arc<Ctx>, Work) {
         let photos = dir.join("photos");
         std::fs::create_dir_all(&photos).unwrap();
         let file = dir.join("config.toml");
-        let text = "ledger = \"l.db\"\nbackup_dir = \"b\"\n[[folder]]\npath = \"photos\"\n";
-        let config = Arc::new(crate::config::load_str(&file, text, None).unwrap());
+        let text = format!(
+            "ledger = \"l.db\"\nbackup_dir = \"b\"\n[[folder]]\npath = \"photos\"\n{folder}"
+        );
+        let config = Arc::new(crate::config::load_str(&file, &text, None).unwrap());
         let path = config.folders[0].path.join("a.jpg");
         std::fs::write(&path, bytes).unwrap();
         let row = FileRow::seen(
@@ -399,12 +406,13 @@ mod tests {
     /// A file (its path returned) holding [`ORIGINAL`], whose result [`RESULT`] waits in a
     /// group.
     fn waiting(dir: &Path) -> (Arc<Ctx>, Work, Pending, PathBuf) {
-        handed(dir, false)
+        handed(dir, false, "")
     }
 
-    /// [`waiting`], by `apply_paid` when `paid` (its job recorded first), else `apply_later`.
-    fn handed(dir: &Path, paid: bool) -> (Arc<Ctx>, Work, Pending, PathBuf) {
-        let (ctx, work) = setup(dir, ORIGINAL, &hash_bytes(ORIGINAL));
+    /// [`waiting`], by `apply_paid` when `paid` (its job recorded first), else `apply_later`;
+    /// `folder` is added to the folder's settings.
+    fn handed(dir: &Path, paid: bool, folder: &str) -> (Arc<Ctx>, Work, Pending, PathBuf) {
+        let (ctx, work) = setup_in(dir, ORIGINAL, &hash_bytes(ORIGINAL), folder);
         let pending = Pending::default();
         let delivered = Delivered {
             main: Some(RESULT.to_vec()),
@@ -466,7 +474,7 @@ mod tests {
     #[test]
     fn g4_a_paid_result_is_forgotten_by_the_commit_that_puts_it_in_place_not_before() {
         let dir = tempfile::tempdir().unwrap();
-        let (ctx, work, pending, path) = handed(dir.path(), true);
+        let (ctx, work, pending, path) = handed(dir.path(), true, "");
         let job = || ctx.ledger().job(&work.hash, &work.profile).unwrap();
         assert!(job().is_some(), "forgotten before its group was committed");
         assert_eq!(std::fs::read(&path).unwrap(), ORIGINAL);
@@ -481,11 +489,36 @@ mod tests {
         // The backup store cannot be written (its place is taken by a file): the result
         // cannot be kept, and no original can be backed up, so nothing is replaced.
         std::fs::write(dir.path().join("b"), b"not a folder").unwrap();
-        let (ctx, work, pending, path) = handed(dir.path(), true);
+        let (ctx, work, pending, path) = handed(dir.path(), true, "");
         pending.finish(&ctx).unwrap();
         assert_eq!(std::fs::read(&path).unwrap(), ORIGINAL);
         let row = ctx.ledger().file(&path).unwrap().unwrap();
         assert_eq!(row.state, State::Failed, "{row:?}");
+        assert!(
+            ctx.ledger()
+                .job(&work.hash, &work.profile)
+                .unwrap()
+                .is_some(),
+            "the only way to the paid result was forgotten"
+        );
+    }
+
+    #[test]
+    fn g4_a_paid_result_left_out_of_a_mirror_copy_someone_else_wrote_and_not_kept_keeps_its_job() {
+        let dir = tempfile::tempdir().unwrap();
+        // The result cannot be kept (the store's place is taken by a file), and the mirror
+        // copy's place holds a file the agent did not write: the result reaches nowhere.
+        std::fs::write(dir.path().join("b"), b"not a folder").unwrap();
+        let out = dir.path().join("out");
+        std::fs::create_dir_all(&out).unwrap();
+        std::fs::write(out.join("a.jpg"), b"someone else's file").unwrap();
+        let mirror = "mode = \"mirror\"\noutput = \"out\"\n";
+        let (ctx, work, pending, _) = handed(dir.path(), true, mirror);
+        pending.finish(&ctx).unwrap();
+        assert_eq!(
+            std::fs::read(out.join("a.jpg")).unwrap(),
+            b"someone else's file"
+        );
         assert!(
             ctx.ledger()
                 .job(&work.hash, &work.profile)
