@@ -23,7 +23,7 @@
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use super::one::{done, io, ApplyError, Job, Put};
 use super::{hook, settle, Applied};
@@ -298,10 +298,9 @@ impl Pending {
         }
     }
 
-    /// Whether files have waited in the group for longer than `age`.
-    pub fn waited(&self, age: Duration) -> bool {
-        let g = self.group.lock().unwrap_or_else(|p| p.into_inner());
-        g.since.is_some_and(|t| t.elapsed() >= age)
+    /// When the first file now waiting joined the group; `None` while it is empty.
+    pub fn since(&self) -> Option<Instant> {
+        self.group.lock().unwrap_or_else(|p| p.into_inner()).since
     }
 
     /// Commits what is waiting: before the work's page is let go (its contents must then be

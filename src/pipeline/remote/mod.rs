@@ -133,6 +133,8 @@ struct Flow {
     polls_out: usize,
     /// Deliveries under way: while one is, a group of results may wait for it.
     delivering: usize,
+    /// A commit of the shared group is under way.
+    committing: bool,
     credits: Credits,
     /// What `[limits]` hold uploads for, as of the last look.
     hold: Option<Hold>,
@@ -206,6 +208,7 @@ pub async fn run(
         unrecorded: send::Unrecorded::new(r.ctx.config.concurrency, r.net.max_batch_files),
         polls_out: 0,
         delivering: 0,
+        committing: false,
         credits: Credits::Fine,
         hold: None,
         reserved: 0,
@@ -242,6 +245,7 @@ impl Flow {
                 self.stopping = true;
                 tracing::info!("stopping: uploads in flight are recorded, nothing new is sent");
             }
+            self.commit_waiting();
             self.launch();
             if self.tasks.is_empty() && self.nothing_to_start() {
                 return Ok(());
@@ -330,6 +334,9 @@ impl Flow {
     /// deadline passes); `None` when only a task can change anything.
     fn next_wake(&self) -> Option<Instant> {
         let mut wake: Vec<Instant> = Vec::new();
+        if !self.committing {
+            wake.extend(self.r.pending.since().map(|t| t + GROUP_WAIT));
+        }
         if self.may_upload()
             && self.credits == Credits::Fine
             && self.hold.is_none()
@@ -370,16 +377,14 @@ impl Flow {
             }
             Event::Delivered { work, url, out } => {
                 self.delivering -= 1;
-                if self.delivering == 0 || self.r.pending.waited(GROUP_WAIT) {
-                    let r = self.r.clone();
-                    self.tasks.spawn(async move {
-                        let done = tokio::task::spawn_blocking(move || r.pending.finish(&r.ctx));
-                        Event::Committed(done.await.map_err(anyhow::Error::from).and_then(|c| c))
-                    });
-                }
+                self.commit_waiting();
                 self.on_delivered(work, url, out?).await
             }
-            Event::Committed(done) => done,
+            Event::Committed(done) => {
+                self.committing = false;
+                self.commit_waiting();
+                done
+            }
             Event::Credits(back) => self.on_credits(back),
         }
     }
@@ -420,6 +425,23 @@ impl Flow {
 }
 
 impl Flow {
+    /// Commits the results waiting in the shared group once no download is under way to
+    /// fill it, or once its first has waited [`GROUP_WAIT`]; one commit at a time.
+    fn commit_waiting(&mut self) {
+        let Some(since) = self.r.pending.since() else {
+            return;
+        };
+        if self.committing || (self.delivering > 0 && since.elapsed() < GROUP_WAIT) {
+            return;
+        }
+        self.committing = true;
+        let r = self.r.clone();
+        self.tasks.spawn(async move {
+            let done = tokio::task::spawn_blocking(move || r.pending.finish(&r.ctx));
+            Event::Committed(done.await.map_err(anyhow::Error::from).and_then(|c| c))
+        });
+    }
+
     /// A request of `files` ended with `paid` jobs made: its reservation becomes the count.
     fn settle(&mut self, files: usize, paid: usize) {
         let spend = &self.r.ctx.shared.limits.spend;
@@ -436,6 +458,8 @@ impl Flow {
         }
         let limits = &self.r.ctx.config.limits;
         if limits.quiet_hours.is_none() && limits.monthly_credits.is_none() {
+            // A pause seen earlier is over.
+            self.hold = None;
             return Some(usize::MAX);
         }
         let now = crate::clock::now();
