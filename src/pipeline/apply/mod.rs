@@ -483,6 +483,15 @@ mod tests {
         assert!(job().is_none(), "the job outlived its durable result");
     }
 
+    /// The work's job is still recorded: the next run can fetch the paid result again.
+    fn assert_job_kept(ctx: &Ctx, work: &Work) {
+        let job = ctx.ledger().job(&work.hash, &work.profile).unwrap();
+        assert!(
+            job.is_some(),
+            "the only way to the paid result was forgotten"
+        );
+    }
+
     #[test]
     fn g4_a_paid_result_neither_kept_nor_in_place_keeps_its_job() {
         let dir = tempfile::tempdir().unwrap();
@@ -494,13 +503,7 @@ mod tests {
         assert_eq!(std::fs::read(&path).unwrap(), ORIGINAL);
         let row = ctx.ledger().file(&path).unwrap().unwrap();
         assert_eq!(row.state, State::Failed, "{row:?}");
-        assert!(
-            ctx.ledger()
-                .job(&work.hash, &work.profile)
-                .unwrap()
-                .is_some(),
-            "the only way to the paid result was forgotten"
-        );
+        assert_job_kept(&ctx, &work);
     }
 
     #[test]
@@ -519,13 +522,7 @@ mod tests {
             std::fs::read(out.join("a.jpg")).unwrap(),
             b"someone else's file"
         );
-        assert!(
-            ctx.ledger()
-                .job(&work.hash, &work.profile)
-                .unwrap()
-                .is_some(),
-            "the only way to the paid result was forgotten"
-        );
+        assert_job_kept(&ctx, &work);
     }
 
     #[test]
