@@ -70,6 +70,9 @@ pub(crate) struct Search {
     pub slope: f64,
     /// Stop when a passing and a failing setting are this close.
     pub resolution: i32,
+    /// Stop as soon as a passing setting scores less than this above the target: the
+    /// few steps still below it would save less than another probe costs.
+    pub close_enough: f64,
     pub max_probes: usize,
 }
 
@@ -105,6 +108,9 @@ impl Search {
                 }
             }
             let lowest_pass = pass.as_ref().map(|p| (p.setting, p.score));
+            if lowest_pass.is_some_and(|(_, pv)| pv < target + self.close_enough) {
+                break;
+            }
             let next = match (lowest_pass, highest_fail) {
                 (Some((ps, pv)), Some((fs, fv))) => {
                     if ps - fs <= self.resolution {
@@ -158,6 +164,7 @@ mod tests {
             start,
             slope: 0.8,
             resolution: 1,
+            close_enough: 0.0,
             max_probes: 6,
         }
     }
@@ -173,6 +180,51 @@ mod tests {
                 Outcome::Missed(m) => panic!("start {start}: {m:?}"),
             }
         }
+    }
+
+    /// A flat curve like WebP's near the floor: 0.3 points per step, 55 at setting 0.
+    fn flat(s: i32) -> Result<(Vec<u8>, f64), ()> {
+        Ok((vec![0; s as usize + 1], 55.0 + 0.3 * f64::from(s)))
+    }
+
+    #[test]
+    fn stopping_close_enough_still_meets_the_floor_from_a_start_wrong_either_way() {
+        // The answer is setting 50 (70.0); starts far below and far above it.
+        for start in [0, 20, 45, 55, 60] {
+            let mut probes = Vec::new();
+            let close = Search {
+                slope: 0.3,
+                close_enough: 2.0,
+                ..search(start)
+            };
+            let outcome = close
+                .run(70.0, |s| {
+                    probes.push(s);
+                    flat(s)
+                })
+                .unwrap();
+            let Outcome::Met(p) = outcome else {
+                panic!("start {start}: {outcome:?}")
+            };
+            assert!(p.score >= 70.0, "start {start}: {p:?}");
+            // Within 2 points of the floor, or pinned to the resolution.
+            assert!(p.score < 72.0 || p.setting <= 51, "start {start}: {p:?}");
+            assert!(probes.len() <= 6, "start {start}: {probes:?}");
+        }
+        // The first pass within 2 points ends the search at once.
+        let mut probes = 0;
+        let close = Search {
+            slope: 0.3,
+            close_enough: 2.0,
+            ..search(52)
+        };
+        close
+            .run(70.0, |s| {
+                probes += 1;
+                flat(s)
+            })
+            .unwrap();
+        assert_eq!(probes, 1, "52 scores 70.6: close enough");
     }
 
     #[test]

@@ -30,6 +30,8 @@ const PALETTE_SEARCH: Search = Search {
     start: 2,
     slope: 4.0,
     resolution: 1,
+    // Each variant is a different palette, not a finer step: search them out.
+    close_enough: 0.0,
     max_probes: 4,
 };
 

@@ -19,7 +19,7 @@ pub(crate) mod markers;
 mod repack;
 
 use crate::{convert, floor, pixels, probe, Compression, Error, Format, Optimized, Options};
-use encode::Chroma;
+use encode::{Chroma, Tables};
 use markers::{Info, Segment, APP1};
 
 /// The quality a lossless-mode resize is encoded at: the resize changes pixels anyway, and
@@ -104,14 +104,20 @@ fn reencode(
     let upright = (img.width(), img.height());
     let (mut main, mut dims, repackable) = match floor::floor(opts.compression) {
         None => (
-            encode::encode(&img, RESIZE_QUALITY_LOSSLESS, Chroma::Half, &keep)
-                .map_err(|e| Error::Bad(format!("cannot encode the JPEG: {e}")))?,
+            encode::encode(
+                &img,
+                RESIZE_QUALITY_LOSSLESS,
+                Tables::Robidoux,
+                Chroma::Half,
+                &keep,
+            )
+            .map_err(|e| Error::Bad(format!("cannot encode the JPEG: {e}")))?,
             upright,
             false,
         ),
         Some(_) if opts.fixed_settings => {
             let quality = floor::fixed_jpeg_quality(opts.compression).unwrap_or(90.0);
-            let bytes = encode::encode(&img, quality, Chroma::Half, &keep)
+            let bytes = encode::encode(&img, quality, Tables::Robidoux, Chroma::Half, &keep)
                 .map_err(|e| Error::Bad(format!("cannot encode the JPEG: {e}")))?;
             (bytes, upright, !was_resized)
         }
