@@ -22,7 +22,8 @@
 //! binary); without git history its rows say so and are skipped.
 //! Sizes can be changed with `BENCH_SCAN_FILES`, `BENCH_SCAN_KB`, `BENCH_TREE_FILES`,
 //! `BENCH_REMOTE_FILES`, `BENCH_KILL_FILES`, `BENCH_LATENCY_FILES`, `BENCH_IDLE_SECS`,
-//! `BENCH_SCALE_FILES` (1,000,000 when `scale` is named, 20,000 in a run of every scenario).
+//! `BENCH_SCALE_FILES` (1,000,000 when `scale` is named, 20,000 in a run of every scenario);
+//! `BENCH_SCALE_DAEMON=0` leaves the daemon's first pass and idle rows out of `scale`.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

@@ -174,7 +174,8 @@ impl Folder {
     /// business: not excluded, included (when `include` is set), and not too small unless
     /// it is already `tracked`.
     pub fn takes(&self, rel: &Path, size: u64, tracked: bool) -> bool {
-        !self.exclude.is_match(rel)
+        // Asked of every file of every scan: an empty set is not asked to match at all.
+        (self.exclude.is_empty() || !self.exclude.is_match(rel))
             && self.include.as_ref().is_none_or(|g| g.is_match(rel))
             && (tracked || size >= self.min_size)
     }

@@ -17,6 +17,26 @@ pub fn from_bytes(b: Vec<u8>) -> PathBuf {
     PathBuf::from(OsString::from_vec(b))
 }
 
+/// `path` relative to `base`, as [`Path::strip_prefix`] answers it, but found by comparing
+/// bytes first: asked of every file of every scan, where the paths are `base` joined with
+/// names, and the component-by-component comparison costs more than the stat.
+pub fn below<'a>(path: &'a Path, base: &Path) -> Option<&'a Path> {
+    let (p, b) = (bytes(path), bytes(base));
+    let tail = match p.strip_prefix(b) {
+        Some([]) => Some(&[][..]),
+        Some([b'/', tail @ ..]) if !tail.starts_with(b"/") => Some(tail),
+        Some(tail) if b.ends_with(b"/") && !tail.starts_with(b"/") => Some(tail),
+        _ => None,
+    };
+    match tail {
+        Some(t) if !t.split(|&c| c == b'/').any(|c| c == b"." || c == b"..") => {
+            Some(Path::new(std::ffi::OsStr::from_bytes(t)))
+        }
+        // Anything unusual (a `.` component, doubled slashes): as the standard library says.
+        _ => path.strip_prefix(base).ok(),
+    }
+}
+
 /// A path for people and JSON: UTF-8 as it is, except that a backslash is doubled, control
 /// characters are written `\n`, `\t`, `\r` or `\xNN`, and bytes that are not UTF-8 are
 /// written `\xNN`. Reversible, so two different names are never shown alike.
@@ -81,6 +101,36 @@ pub fn serialize<S: serde::Serializer>(p: &Path, s: S) -> Result<S::Ok, S::Error
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn below_answers_as_strip_prefix_does() {
+        let cases: &[(&[u8], &[u8])] = &[
+            (b"/p/a/b.jpg", b"/p"),
+            (b"/p/a/b.jpg", b"/p/"),
+            (b"/p/a/b.jpg", b"/p/a/b.jpg"),
+            (b"/p/a/b.jpg", b"/"),
+            (b"/pa/b.jpg", b"/p"),
+            (b"/p/a//b.jpg", b"/p"),
+            (b"/p//a/b.jpg", b"/p"),
+            (b"/p/./a/b.jpg", b"/p"),
+            (b"/p/a/../b.jpg", b"/p"),
+            (b"/p/a/.b.jpg", b"/p"),
+            (b"/p/a/b.jpg/", b"/p"),
+            (b"/p/\xff/\xfe.jpg", b"/p"),
+            (b"/p/a/b.jpg", b"/q"),
+            (b"p/a.jpg", b"p"),
+        ];
+        for (path, base) in cases {
+            let (path, base) = (from_bytes(path.to_vec()), from_bytes(base.to_vec()));
+            assert_eq!(
+                below(&path, &base),
+                path.strip_prefix(&base).ok(),
+                "{} below {}",
+                shown(&path),
+                shown(&base)
+            );
+        }
+    }
 
     #[test]
     fn names_that_are_not_utf8_are_shown_escaped_and_distinct() {

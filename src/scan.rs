@@ -78,7 +78,7 @@ fn skip_name(name: &str, is_dir: bool) -> bool {
 /// housekeeping folder, a partial download or temp file, or excluded. The watcher uses this
 /// to drop events early; the scan applies the same rules while walking.
 pub fn ignored(folder: &Folder, path: &Path) -> bool {
-    let Ok(rel) = path.strip_prefix(&folder.path) else {
+    let Some(rel) = crate::names::below(path, &folder.path) else {
         return true;
     };
     let n = rel.components().count();
@@ -245,19 +245,18 @@ fn children(dir: &Path, remove_temp: bool) -> std::io::Result<Vec<Child>> {
             continue; // vanished
         };
         let raw = entry.file_name();
-        let name = raw.to_string_lossy();
         if remove_temp && kind.is_file() && crate::output::is_own_temp(&raw) {
             // Only a killed run leaves these; the target beside it is intact (G2). A user's
             // file that only looks like one (no mark) is left alone.
             let _ = std::fs::remove_file(entry.path());
             continue;
         }
-        if skip_name(&name, kind.is_dir()) {
+        if skip_name(&raw.to_string_lossy(), kind.is_dir()) {
             continue;
         }
         // The name's own bytes, not a lossy text form: that would order (and match) names
         // that are not UTF-8 wrongly (G10).
-        let mut key = std::os::unix::ffi::OsStrExt::as_bytes(raw.as_os_str()).to_vec();
+        let mut key = std::os::unix::ffi::OsStringExt::into_vec(raw);
         if kind.is_dir() {
             key.push(b'/');
         }
@@ -441,8 +440,8 @@ impl<'a> Walk<'a> {
         let is_extra = m.is_extra(key)?;
         // Excluded, not included, or too small to be worth it (unless already tracked).
         let taken = |m: &std::fs::Metadata| {
-            path.strip_prefix(&self.folder.path)
-                .is_ok_and(|rel| self.folder.takes(rel, m.len(), row.is_some()))
+            crate::names::below(path, &self.folder.path)
+                .is_some_and(|rel| self.folder.takes(rel, m.len(), row.is_some()))
         };
         let meta = match meta {
             Ok(m) if !is_extra && taken(&m) => m,
