@@ -11,6 +11,7 @@ mod ahead;
 
 use std::path::{Path, PathBuf};
 
+use crate::backup::BackupStore;
 use crate::config::{Folder, Mode};
 use crate::content::{inspect, Format};
 use crate::ledger::{FileRow, Ledger, LedgerError, Stat, State, Tracked};
@@ -104,8 +105,9 @@ pub fn scan_folder(
     ledger: &mut Ledger,
     folder: &Folder,
     leftovers: Leftovers,
+    store: Option<&BackupStore>,
 ) -> Result<ScanReport, LedgerError> {
-    let mut walk = Walk::new(folder, leftovers);
+    let mut walk = Walk::new(folder, leftovers, store);
     walk.tree(ledger, &folder.path)?;
     walk.roots.push(folder.path.clone());
     if walk.entries == 0 && walk.known > 0 && walk.unreadable.is_empty() {
@@ -127,6 +129,7 @@ pub fn scan_paths(
     ledger: &mut Ledger,
     folder: &Folder,
     paths: &[PathBuf],
+    store: Option<&BackupStore>,
 ) -> Result<ScanReport, LedgerError> {
     // A path below another one in the list is walked with it, not twice.
     let mut roots: Vec<&PathBuf> = paths.iter().collect();
@@ -138,7 +141,7 @@ pub fn scan_paths(
             kept.push(p);
         }
     }
-    let mut walk = Walk::new(folder, Leftovers::Keep);
+    let mut walk = Walk::new(folder, Leftovers::Keep, store);
     for p in kept {
         if !ignored(folder, p) || p == &folder.path {
             walk.tree(ledger, p)?;
@@ -317,6 +320,9 @@ const HASH_CHUNK: usize = 1024;
 struct Walk<'a> {
     folder: &'a Folder,
     leftovers: Leftovers,
+    /// The backup store, whose stale links to a file are taken back (see `record`); `None`
+    /// for a scan that must change nothing there (a dry run).
+    store: Option<&'a BackupStore>,
     roots: Vec<PathBuf>,
     unchanged: usize,
     hashed: usize,
@@ -337,10 +343,11 @@ struct Walk<'a> {
 }
 
 impl<'a> Walk<'a> {
-    fn new(folder: &'a Folder, leftovers: Leftovers) -> Self {
+    fn new(folder: &'a Folder, leftovers: Leftovers, store: Option<&'a BackupStore>) -> Self {
         Walk {
             folder,
             leftovers,
+            store,
             roots: Vec::new(),
             unchanged: 0,
             hashed: 0,
@@ -486,8 +493,9 @@ impl<'a> Walk<'a> {
                     match previous {
                         // Same bytes under a new stat (touched, copied back): keep what we knew.
                         Some(prev) if prev.hash == hash => FileRow { stat, ..prev },
-                        _ => {
-                            let row = new_row(folder, &path, stat, hash, format, &meta);
+                        previous => {
+                            let links = self.links(&meta, previous.as_ref());
+                            let row = new_row(folder, &path, stat, hash, format, links);
                             self.skipped += usize::from(row.state == State::Skipped);
                             row
                         }
@@ -496,7 +504,7 @@ impl<'a> Walk<'a> {
                 Err(e) => FileRow {
                     state: State::Failed,
                     reason: Some(format!("cannot read the file: {e}")),
-                    ..new_row(folder, &path, stat, String::new(), None, &meta)
+                    ..new_row(folder, &path, stat, String::new(), None, 1)
                 },
             };
             changed.push(row);
@@ -505,6 +513,21 @@ impl<'a> Walk<'a> {
         self.hashed += changed.len();
 
         Ok(())
+    }
+
+    /// How many names `meta`'s file has that are not the agent's: a backup made as a second
+    /// name for the file's previous content, left by a run killed before the file was
+    /// replaced, is taken back (the content changed, so it is no backup of anything) and
+    /// not counted, so the file is not mistaken for a hard-linked one.
+    fn links(&self, meta: &std::fs::Metadata, previous: Option<&FileRow>) -> u64 {
+        use std::os::unix::fs::MetadataExt;
+        let mut links = meta.nlink();
+        if let (true, Some(store), Some(prev)) = (links > 1, self.store, previous) {
+            if store.unlink_original(&prev.hash, meta.ino()) {
+                links -= 1;
+            }
+        }
+        links
     }
 
     /// Records what is still waiting and forgets the tracked files the walk did not find.
@@ -538,15 +561,13 @@ fn new_row(
     stat: Stat,
     hash: String,
     format: Option<Format>,
-    meta: &std::fs::Metadata,
+    links: u64,
 ) -> FileRow {
-    use std::os::unix::fs::MetadataExt;
     let skip = match format {
         None => Some("not an image: the content is not JPEG, PNG, GIF, WebP, TIFF or BMP".to_string()),
         Some(Format::Avif) => Some("unsupported format: AVIF originals are left as they are".to_string()),
-        Some(_) if folder.mode == Mode::Replace && meta.nlink() > 1 => Some(format!(
-            "hard-linked ({} links): replacing it would separate the links; use mirror mode for this folder",
-            meta.nlink()
+        Some(_) if folder.mode == Mode::Replace && links > 1 => Some(format!(
+            "hard-linked ({links} links): replacing it would separate the links; use mirror mode for this folder"
         )),
         Some(_) => None,
     };
@@ -662,7 +683,7 @@ mod tests {
         }
         let folder = folder(&root);
         let mut ledger = Ledger::open(&dir.path().join("ledger.db")).unwrap();
-        let first = scan_folder(&mut ledger, &folder, Leftovers::Keep).unwrap();
+        let first = scan_folder(&mut ledger, &folder, Leftovers::Keep, None).unwrap();
         assert_eq!((first.hashed, first.unchanged), (n, 0));
 
         let gone = [0, 1, PAGE - 1, PAGE, PAGE + 1, 2 * PAGE, n - 1];
@@ -673,7 +694,7 @@ mod tests {
         for i in n..n + 5 {
             std::fs::write(path(i), jpeg).unwrap();
         }
-        let again = scan_folder(&mut ledger, &folder, Leftovers::Keep).unwrap();
+        let again = scan_folder(&mut ledger, &folder, Leftovers::Keep, None).unwrap();
         let mut forgotten: Vec<PathBuf> = again.forgotten.iter().map(|r| r.path.clone()).collect();
         forgotten.sort();
         let mut want: Vec<PathBuf> = gone.iter().map(|&i| path(i)).collect();
@@ -696,7 +717,7 @@ mod tests {
         std::fs::write(&file, [0xFF, 0xD8, 0xFF, 0xE0, 1, 2, 3, 4, 5, 6]).unwrap();
         let folder = folder(&root);
         let mut ledger = Ledger::open(&dir.path().join("ledger.db")).unwrap();
-        let mut walk = Walk::new(&folder, Leftovers::Keep);
+        let mut walk = Walk::new(&folder, Leftovers::Keep, None);
         walk.to_hash.push((file.clone(), before, None));
         let report = walk.finish(&mut ledger).unwrap();
         assert_eq!(report.changing, vec![file.clone()]);
@@ -704,7 +725,7 @@ mod tests {
         assert!(ledger.file(&file).unwrap().is_none(), "nothing recorded");
 
         // Once quiet, the same file is recorded with the stat that matches its bytes.
-        let report = scan_folder(&mut ledger, &folder, Leftovers::Keep).unwrap();
+        let report = scan_folder(&mut ledger, &folder, Leftovers::Keep, None).unwrap();
         assert!(report.changing.is_empty());
         assert_eq!(ledger.file(&file).unwrap().unwrap().stat.size, 10);
     }

@@ -22,7 +22,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::Instant;
 
 use super::one::{done, io, ApplyError, Job, Put};
@@ -129,14 +129,16 @@ impl Group {
             }
             Ok::<_, crate::ledger::LedgerError>(())
         })?;
-        // 3. Temporary files, written then flushed.
+        // 3. Temporary files, written then flushed. The last look comes first: an original
+        // edited in place also changes a backup linked to it, and that is an edit (G3), not
+        // a failing disk.
         let mut staged: Vec<Result<Staged, ApplyError>> = puts
             .iter()
-            .map(|put| match refused(put) {
-                Some(why) => Err(ApplyError::Io(why)),
-                None => put
-                    .check(ctx)
-                    .and_then(|()| output::stage(&put.target, &put.bytes, &put.carry).map_err(io)),
+            .map(|put| {
+                put.check(ctx).and_then(|()| match refused(put) {
+                    Some(why) => Err(ApplyError::Io(why)),
+                    None => output::stage(&put.target, &put.bytes, &put.carry).map_err(io),
+                })
             })
             .collect();
         hook::at("after-temps-written", n);
@@ -165,6 +167,13 @@ impl Group {
                 folders.insert(parent(temp.target()));
                 temp.persist().map_err(io)
             }));
+        }
+        for (put, _) in puts.iter().zip(&placed).filter(|(_, p)| p.is_err()) {
+            // Not replaced after all: a backup that is a second name for the file is taken
+            // back, so the file is the user's alone again (nothing relies on such a name).
+            if let Some(b) = &put.backup {
+                ctx.backups.unlink_original(&b.hash, put.stat.inode);
+            }
         }
         let folders: Vec<PathBuf> = folders.into_iter().collect();
         for e in flush::each(&folders, |d| output::sync_dir(d))
@@ -277,11 +286,17 @@ fn parent(path: &Path) -> PathBuf {
 /// A group filled by several works at once (the built-in optimizer's, each work on its own
 /// thread; the service's results as they are downloaded), committed whenever it is full and
 /// once more at the end ([`Pending::finish`]).
+///
+/// Commits of different groups may run at once (each is about its own files; a file's
+/// whole work is in one group): while one waits on the disk, the next one's files are being
+/// written. [`Pending::finish`] returns only once every commit under way has ended, so what
+/// the caller lets go after it is settled in the ledger.
 #[derive(Default)]
 pub struct Pending {
     group: Mutex<Group>,
-    /// One commit at a time: a group waiting for it keeps filling meanwhile.
-    committing: Mutex<()>,
+    /// Commits under way.
+    running: Mutex<usize>,
+    ended: Condvar,
 }
 
 impl Pending {
@@ -303,15 +318,37 @@ impl Pending {
         self.group.lock().unwrap_or_else(|p| p.into_inner()).since
     }
 
-    /// Commits what is waiting: before the work's page is let go (its contents must then be
-    /// settled in the ledger) and before the process ends.
-    pub fn finish(&self, ctx: &Ctx) -> anyhow::Result<()> {
+    /// Commits what is waiting, alongside any other commit under way (the remote flow,
+    /// which counts its own).
+    pub fn commit_waiting(&self, ctx: &Ctx) -> anyhow::Result<()> {
         let g = std::mem::take(&mut *self.group.lock().unwrap_or_else(|p| p.into_inner()));
         self.commit(ctx, g)
     }
 
+    /// Commits what is waiting, then waits for every other commit under way: before the
+    /// work's page is let go (its contents must then be settled in the ledger) and before
+    /// the process ends.
+    pub fn finish(&self, ctx: &Ctx) -> anyhow::Result<()> {
+        let committed = self.commit_waiting(ctx);
+        let mut running = self.running.lock().unwrap_or_else(|p| p.into_inner());
+        while *running > 0 {
+            running = self.ended.wait(running).unwrap_or_else(|p| p.into_inner());
+        }
+        committed
+    }
+
     fn commit(&self, ctx: &Ctx, g: Group) -> anyhow::Result<()> {
-        let _one = self.committing.lock().unwrap_or_else(|p| p.into_inner());
+        /// Counts a commit as ended however it ends (a panic included), so no `finish`
+        /// waits for it forever.
+        struct Running<'a>(&'a Pending);
+        impl Drop for Running<'_> {
+            fn drop(&mut self) {
+                *self.0.running.lock().unwrap_or_else(|p| p.into_inner()) -= 1;
+                self.0.ended.notify_all();
+            }
+        }
+        *self.running.lock().unwrap_or_else(|p| p.into_inner()) += 1;
+        let _running = Running(self);
         g.commit(ctx).map(|_| ())
     }
 }

@@ -19,8 +19,9 @@
 //!    size), verified (G6, extras too) and applied in groups shared by the results (one
 //!    flush per group, not per file: `apply::Pending`); a job is forgotten by the commit
 //!    that makes its result durable (`apply::Applied::durable`), so a paid result is never
-//!    dropped. A group is committed when full, when no other download is under way to fill
-//!    it, when its first file has waited [`GROUP_WAIT`], and when the flow ends.
+//!    dropped. What is waiting is committed as soon as fewer than [`COMMITS`] commits are
+//!    under way (and when full, and when the flow ends): the groups size themselves to what
+//!    arrives while the disk is busy, and no result waits for others that may never come.
 //!
 //! What each answer means is decided in one place (`answer.rs`), and so is every retry
 //! (`reply.rs`):
@@ -72,8 +73,9 @@ struct Remote {
     pending: Pending,
 }
 
-/// The longest a downloaded result waits for others to share its group's commit.
-const GROUP_WAIT: Duration = Duration::from_secs(1);
+/// Commits of downloaded results under way at once: one writes its files while another
+/// waits on the disk.
+const COMMITS: usize = 2;
 
 impl Remote {
     fn settings(&self, w: &Work) -> &FolderSettings {
@@ -133,8 +135,8 @@ struct Flow {
     polls_out: usize,
     /// Deliveries under way: while one is, a group of results may wait for it.
     delivering: usize,
-    /// A commit of the shared group is under way.
-    committing: bool,
+    /// Commits of the shared group under way.
+    committing: usize,
     credits: Credits,
     /// What `[limits]` hold uploads for, as of the last look.
     hold: Option<Hold>,
@@ -208,7 +210,7 @@ pub async fn run(
         unrecorded: send::Unrecorded::new(r.ctx.config.concurrency, r.net.max_batch_files),
         polls_out: 0,
         delivering: 0,
-        committing: false,
+        committing: 0,
         credits: Credits::Fine,
         hold: None,
         reserved: 0,
@@ -334,9 +336,6 @@ impl Flow {
     /// deadline passes); `None` when only a task can change anything.
     fn next_wake(&self) -> Option<Instant> {
         let mut wake: Vec<Instant> = Vec::new();
-        if !self.committing {
-            wake.extend(self.r.pending.since().map(|t| t + GROUP_WAIT));
-        }
         if self.may_upload()
             && self.credits == Credits::Fine
             && self.hold.is_none()
@@ -381,7 +380,7 @@ impl Flow {
                 self.on_delivered(work, url, out?).await
             }
             Event::Committed(done) => {
-                self.committing = false;
+                self.committing -= 1;
                 self.commit_waiting();
                 done
             }
@@ -425,19 +424,16 @@ impl Flow {
 }
 
 impl Flow {
-    /// Commits the results waiting in the shared group once no download is under way to
-    /// fill it, or once its first has waited [`GROUP_WAIT`]; one commit at a time.
+    /// Commits the results waiting in the shared group, unless [`COMMITS`] are under way
+    /// (the end of one calls this again).
     fn commit_waiting(&mut self) {
-        let Some(since) = self.r.pending.since() else {
-            return;
-        };
-        if self.committing || (self.delivering > 0 && since.elapsed() < GROUP_WAIT) {
+        if self.committing >= COMMITS || self.r.pending.since().is_none() {
             return;
         }
-        self.committing = true;
+        self.committing += 1;
         let r = self.r.clone();
         self.tasks.spawn(async move {
-            let done = tokio::task::spawn_blocking(move || r.pending.finish(&r.ctx));
+            let done = tokio::task::spawn_blocking(move || r.pending.commit_waiting(&r.ctx));
             Event::Committed(done.await.map_err(anyhow::Error::from).and_then(|c| c))
         });
     }

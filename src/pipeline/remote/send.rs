@@ -27,14 +27,15 @@ use crate::pipeline::apply;
 const QUICK: Duration = Duration::from_millis(20);
 /// Files a second that uploads need not go faster than: past [`QUICK`], the unrecorded
 /// budget grows with the round trip only as far as this pace needs.
-const PACE: f64 = 1000.0;
+const PACE: f64 = 2000.0;
 /// Full requests per transfer slot that may await their answer at once.
 const REQUESTS_PER_SLOT: usize = 3;
 
 /// Files whose bytes may be at the service while their reply is not recorded: what a crash
 /// at this instant would cost. One file while the service answers within [`QUICK`] of the
-/// body going out; past that, [`PACE`] files a second of the extra wait (80 at 100 ms, so
-/// a far-away service is not fed one file per round trip); never more than
+/// body going out; past that, [`PACE`] files a second of the extra wait (160 at 100 ms, so
+/// a far-away service is not fed one file per round trip; for photos of a few megabytes the
+/// upload bandwidth, not this pace, keeps the set small); never more than
 /// [`REQUESTS_PER_SLOT`] full requests per transfer slot (`concurrency`), so a lower
 /// `concurrency` also bounds what a crash can cost. The round trip counted is the
 /// service's (body out → answer in), not the agent's own recording: a busy machine is not
@@ -374,7 +375,7 @@ mod tests {
 
     #[test]
     fn unrecorded_budget_is_one_file_for_quick_answers_and_grows_with_a_long_round_trip() {
-        let mut u = Unrecorded::new(4, 10);
+        let mut u = Unrecorded::new(8, 10);
         assert_eq!(u.room(), 1);
         u.take(1);
         assert_eq!(u.room(), 0);
@@ -385,17 +386,17 @@ mod tests {
             u.release(0, Some(Duration::from_millis(15)));
         }
         assert_eq!(u.room(), 1);
-        // A far one: enough files in flight to keep a pace of 1000 a second.
+        // A far one: enough files in flight to keep a pace of 2000 a second.
         for _ in 0..20 {
             u.release(0, Some(Duration::from_millis(100)));
         }
-        assert_eq!(u.room(), 80);
-        u.take(75);
+        assert_eq!(u.room(), 160);
+        u.take(155);
         assert_eq!(u.room(), 5);
         for _ in 0..20 {
             u.release(0, Some(Duration::from_secs(30)));
         }
-        assert_eq!(u.room(), 3 * 4 * 10 - 75);
+        assert_eq!(u.room(), 3 * 8 * 10 - 155);
         // One slot, requests of five: at most fifteen files, however far the service.
         let mut low = Unrecorded::new(1, 5);
         for _ in 0..20 {
