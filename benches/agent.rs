@@ -152,8 +152,7 @@ fn scan_vs_b3sum() -> Row {
         let ledger_path = dir.path().join(format!("scan-{n}.db"));
         let mut ledger = Ledger::open(&ledger_path).unwrap();
         let t0 = Instant::now();
-        let report =
-            scan::scan_folder(&mut ledger, &config.folders[0], Leftovers::Keep, None).unwrap();
+        let report = scan::scan_folder(&mut ledger, &config.folders[0], Leftovers::Keep).unwrap();
         let secs = t0.elapsed().as_secs_f64();
         assert_eq!(report.hashed, files, "every file hashed once");
         drop(ledger);

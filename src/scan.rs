@@ -11,7 +11,6 @@ mod ahead;
 
 use std::path::{Path, PathBuf};
 
-use crate::backup::BackupStore;
 use crate::config::{Folder, Mode};
 use crate::content::{inspect, Format};
 use crate::ledger::{FileRow, Ledger, LedgerError, Stat, State, Tracked};
@@ -105,9 +104,8 @@ pub fn scan_folder(
     ledger: &mut Ledger,
     folder: &Folder,
     leftovers: Leftovers,
-    store: Option<&BackupStore>,
 ) -> Result<ScanReport, LedgerError> {
-    let mut walk = Walk::new(folder, leftovers, store);
+    let mut walk = Walk::new(folder, leftovers);
     walk.tree(ledger, &folder.path)?;
     walk.roots.push(folder.path.clone());
     if walk.entries == 0 && walk.known > 0 && walk.unreadable.is_empty() {
@@ -129,7 +127,6 @@ pub fn scan_paths(
     ledger: &mut Ledger,
     folder: &Folder,
     paths: &[PathBuf],
-    store: Option<&BackupStore>,
 ) -> Result<ScanReport, LedgerError> {
     // A path below another one in the list is walked with it, not twice.
     let mut roots: Vec<&PathBuf> = paths.iter().collect();
@@ -141,7 +138,7 @@ pub fn scan_paths(
             kept.push(p);
         }
     }
-    let mut walk = Walk::new(folder, Leftovers::Keep, store);
+    let mut walk = Walk::new(folder, Leftovers::Keep);
     for p in kept {
         if !ignored(folder, p) || p == &folder.path {
             walk.tree(ledger, p)?;
@@ -320,9 +317,6 @@ const HASH_CHUNK: usize = 1024;
 struct Walk<'a> {
     folder: &'a Folder,
     leftovers: Leftovers,
-    /// The backup store, whose stale links to a file are taken back (see `record`); `None`
-    /// for a scan that must change nothing there (a dry run).
-    store: Option<&'a BackupStore>,
     roots: Vec<PathBuf>,
     unchanged: usize,
     hashed: usize,
@@ -343,11 +337,10 @@ struct Walk<'a> {
 }
 
 impl<'a> Walk<'a> {
-    fn new(folder: &'a Folder, leftovers: Leftovers, store: Option<&'a BackupStore>) -> Self {
+    fn new(folder: &'a Folder, leftovers: Leftovers) -> Self {
         Walk {
             folder,
             leftovers,
-            store,
             roots: Vec::new(),
             unchanged: 0,
             hashed: 0,
@@ -493,9 +486,8 @@ impl<'a> Walk<'a> {
                     match previous {
                         // Same bytes under a new stat (touched, copied back): keep what we knew.
                         Some(prev) if prev.hash == hash => FileRow { stat, ..prev },
-                        previous => {
-                            let links = self.links(&meta, previous.as_ref());
-                            let row = new_row(folder, &path, stat, hash, format, links);
+                        _ => {
+                            let row = new_row(folder, &path, stat, hash, format, &meta);
                             self.skipped += usize::from(row.state == State::Skipped);
                             row
                         }
@@ -504,7 +496,7 @@ impl<'a> Walk<'a> {
                 Err(e) => FileRow {
                     state: State::Failed,
                     reason: Some(format!("cannot read the file: {e}")),
-                    ..new_row(folder, &path, stat, String::new(), None, 1)
+                    ..new_row(folder, &path, stat, String::new(), None, &meta)
                 },
             };
             changed.push(row);
@@ -513,21 +505,6 @@ impl<'a> Walk<'a> {
         self.hashed += changed.len();
 
         Ok(())
-    }
-
-    /// How many names `meta`'s file has that are not the agent's: a backup made as a second
-    /// name for the file's previous content, left by a run killed before the file was
-    /// replaced, is taken back (the content changed, so it is no backup of anything) and
-    /// not counted, so the file is not mistaken for a hard-linked one.
-    fn links(&self, meta: &std::fs::Metadata, previous: Option<&FileRow>) -> u64 {
-        use std::os::unix::fs::MetadataExt;
-        let mut links = meta.nlink();
-        if let (true, Some(store), Some(prev)) = (links > 1, self.store, previous) {
-            if store.unlink_original(&prev.hash, meta.ino()) {
-                links -= 1;
-            }
-        }
-        links
     }
 
     /// Records what is still waiting and forgets the tracked files the walk did not find.
@@ -561,13 +538,15 @@ fn new_row(
     stat: Stat,
     hash: String,
     format: Option<Format>,
-    links: u64,
+    meta: &std::fs::Metadata,
 ) -> FileRow {
+    use std::os::unix::fs::MetadataExt;
     let skip = match format {
         None => Some("not an image: the content is not JPEG, PNG, GIF, WebP, TIFF or BMP".to_string()),
         Some(Format::Avif) => Some("unsupported format: AVIF originals are left as they are".to_string()),
-        Some(_) if folder.mode == Mode::Replace && links > 1 => Some(format!(
-            "hard-linked ({links} links): replacing it would separate the links; use mirror mode for this folder"
+        Some(_) if folder.mode == Mode::Replace && meta.nlink() > 1 => Some(format!(
+            "hard-linked ({} links): replacing it would separate the links; use mirror mode for this folder",
+            meta.nlink()
         )),
         Some(_) => None,
     };
@@ -683,7 +662,7 @@ mod tests {
         }
         let folder = folder(&root);
         let mut ledger = Ledger::open(&dir.path().join("ledger.db")).unwrap();
-        let first = scan_folder(&mut ledger, &folder, Leftovers::Keep, None).unwrap();
+        let first = scan_folder(&mut ledger, &folder, Leftovers::Keep).unwrap();
         assert_eq!((first.hashed, first.unchanged), (n, 0));
 
         let gone = [0, 1, PAGE - 1, PAGE, PAGE + 1, 2 * PAGE, n - 1];
@@ -694,7 +673,7 @@ mod tests {
         for i in n..n + 5 {
             std::fs::write(path(i), jpeg).unwrap();
         }
-        let again = scan_folder(&mut ledger, &folder, Leftovers::Keep, None).unwrap();
+        let again = scan_folder(&mut ledger, &folder, Leftovers::Keep).unwrap();
         let mut forgotten: Vec<PathBuf> = again.forgotten.iter().map(|r| r.path.clone()).collect();
         forgotten.sort();
         let mut want: Vec<PathBuf> = gone.iter().map(|&i| path(i)).collect();
@@ -717,7 +696,7 @@ mod tests {
         std::fs::write(&file, [0xFF, 0xD8, 0xFF, 0xE0, 1, 2, 3, 4, 5, 6]).unwrap();
         let folder = folder(&root);
         let mut ledger = Ledger::open(&dir.path().join("ledger.db")).unwrap();
-        let mut walk = Walk::new(&folder, Leftovers::Keep, None);
+        let mut walk = Walk::new(&folder, Leftovers::Keep);
         walk.to_hash.push((file.clone(), before, None));
         let report = walk.finish(&mut ledger).unwrap();
         assert_eq!(report.changing, vec![file.clone()]);
@@ -725,7 +704,7 @@ mod tests {
         assert!(ledger.file(&file).unwrap().is_none(), "nothing recorded");
 
         // Once quiet, the same file is recorded with the stat that matches its bytes.
-        let report = scan_folder(&mut ledger, &folder, Leftovers::Keep, None).unwrap();
+        let report = scan_folder(&mut ledger, &folder, Leftovers::Keep).unwrap();
         assert!(report.changing.is_empty());
         assert_eq!(ledger.file(&file).unwrap().unwrap().stat.size, 10);
     }

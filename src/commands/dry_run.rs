@@ -46,7 +46,7 @@ pub fn run(mut config: Config) -> anyhow::Result<i32> {
     };
     let (mut rows, mut gone) = (Vec::new(), 0);
     for (i, folder) in config.folders.iter().enumerate() {
-        let report = scan::scan_folder(&mut ledger, folder, Leftovers::Keep, None)
+        let report = scan::scan_folder(&mut ledger, folder, Leftovers::Keep)
             .with_context(|| format!("while scanning {}", folder.path.display()))?;
         for p in &report.problems {
             tracing::warn!("{p}");

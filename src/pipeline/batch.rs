@@ -127,7 +127,6 @@ struct Scanned {
 
 fn scan(config: &crate::config::Config, scope: Scope) -> anyhow::Result<Scanned> {
     let mut ledger = Ledger::open(&config.ledger)?;
-    let store = crate::backup::BackupStore::new(&config.backup_dir);
     let mut roots = Vec::new();
     let mut skip = Vec::new();
     let mut gone = Vec::new();
@@ -166,7 +165,7 @@ fn scan(config: &crate::config::Config, scope: Scope) -> anyhow::Result<Scanned>
         Scope::Folders(folders, leftovers) => {
             for i in folders {
                 let folder = &config.folders[i];
-                let report = scan::scan_folder(&mut ledger, folder, leftovers, Some(&store))
+                let report = scan::scan_folder(&mut ledger, folder, leftovers)
                     .with_context(|| format!("while scanning {}", folder.path.display()))?;
                 if leftovers == Leftovers::Remove {
                     follow::remove_mirror_leftovers(folder);
@@ -181,7 +180,7 @@ fn scan(config: &crate::config::Config, scope: Scope) -> anyhow::Result<Scanned>
         }
         Scope::Paths(i, paths) => {
             let folder = &config.folders[i];
-            let report = scan::scan_paths(&mut ledger, folder, &paths, Some(&store))
+            let report = scan::scan_paths(&mut ledger, folder, &paths)
                 .with_context(|| format!("while scanning {}", folder.path.display()))?;
             one(i, report);
         }

@@ -74,18 +74,6 @@ fn kill_at_then_finish(
     }
     assert_no_temp_files(&env.photos());
     never_optimized_twice(&env, &originals, step);
-    // Each original is kept by the store alone: one linked into it before the kill (and
-    // perhaps never replaced then) was copied over when its file was finished.
-    for (p, orig) in &originals {
-        let h = blake3::hex(orig);
-        let kept = env.backup_dir().join(&h[..2]).join(&h);
-        assert_eq!(
-            std::os::unix::fs::MetadataExt::nlink(&std::fs::metadata(&kept).unwrap()),
-            1,
-            "{step}: the backup of {} is still another file's name too",
-            p.display()
-        );
-    }
 
     env.run(&["restore", "--all"]).expect_code(0);
     for (p, orig) in &originals {
@@ -147,39 +135,4 @@ fn g1_g4_g5_service_results_killed_at_each_step_of_a_group_are_paid_once() {
             );
         }
     }
-}
-
-#[test]
-fn g1_g3_a_photo_edited_in_place_after_a_kill_left_its_backup_linked_is_optimized_as_edited() {
-    // Killed once the group's backups are flushed: the original's backup is a second name
-    // for the photo itself, which was not replaced.
-    let emu = Emulator::start_with_key(KEY, 1000);
-    let env = TestEnv::new();
-    env.configure(&Config::without_key(&emu));
-    let photo = env.add_jpeg("a.jpg", 96, 64, 901);
-    let original = read(&photo);
-    let killed = env.run_with_env(
-        &["run", "--once"],
-        &[("SHORTPIXEL_AGENT_KILL_AT", "after-backups-flushed:1")],
-    );
-    assert_eq!(killed.code, None, "the run was not killed:\n{killed}");
-    assert_eq!(read(&photo), original);
-    // The user then saves another picture over it in place (same file, new bytes).
-    let other = env.add_jpeg("other.jpg", 96, 64, 902);
-    let edit = read(&other);
-    std::fs::remove_file(&other).unwrap();
-    std::fs::write(&photo, &edit).unwrap();
-
-    env.run_once().expect_code(0);
-    let now = read(&photo);
-    assert!(
-        now != edit && now.len() < edit.len(),
-        "the edited photo was not optimized (taken for a hard link?)"
-    );
-    // The stale name for the first original is gone: it held the edit, not that original.
-    let h = blake3::hex(&original);
-    assert!(!env.backup_dir().join(&h[..2]).join(&h).exists());
-    env.run(&["restore", "--all"]).expect_code(0);
-    assert!(read(&photo) == edit, "restore did not bring back the edit");
-    assert!(emu.requests().is_empty(), "{}", log_summary(&emu));
 }

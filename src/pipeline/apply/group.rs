@@ -129,9 +129,8 @@ impl Group {
             }
             Ok::<_, crate::ledger::LedgerError>(())
         })?;
-        // 3. Temporary files, written then flushed. The last look comes first: an original
-        // edited in place also changes a backup linked to it, and that is an edit (G3), not
-        // a failing disk.
+        // 3. Temporary files, written then flushed. The last look comes first: a file the
+        // user changed is reported as changed (and looked at again), whatever else failed.
         let mut staged: Vec<Result<Staged, ApplyError>> = puts
             .iter()
             .map(|put| {
@@ -167,13 +166,6 @@ impl Group {
                 folders.insert(parent(temp.target()));
                 temp.persist().map_err(io)
             }));
-        }
-        for (put, _) in puts.iter().zip(&placed).filter(|(_, p)| p.is_err()) {
-            // Not replaced after all: a backup that is a second name for the file is taken
-            // back, so the file is the user's alone again (nothing relies on such a name).
-            if let Some(b) = &put.backup {
-                ctx.backups.unlink_original(&b.hash, put.stat.inode);
-            }
         }
         let folders: Vec<PathBuf> = folders.into_iter().collect();
         for e in flush::each(&folders, |d| output::sync_dir(d))

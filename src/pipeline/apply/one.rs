@@ -106,7 +106,7 @@ pub(super) fn prepare(
         (Some(opt), Mode::Replace) => {
             put.backup = Some(
                 ctx.backups
-                    .store_original(&work.hash, &file.path, put.stat.inode, &original)
+                    .store_unflushed(&work.hash, &original)
                     .map_err(io)?,
             );
             // The store says what it holds before the file changes (G9); flushed with the
