@@ -46,8 +46,6 @@ pub(super) struct Group {
     /// Paid results whose remote job is forgotten by this commit if it makes them durable.
     forget: Vec<Forget>,
     bytes: u64,
-    /// When the first file joined: a group waiting in [`Pending`] is not left waiting long.
-    since: Option<Instant>,
 }
 
 /// A paid result whose every file is in this group, with what happened to it before: its
@@ -62,14 +60,12 @@ pub(super) struct Forget {
 impl Group {
     pub fn add(&mut self, put: Put) {
         self.bytes += put.bytes.len() as u64;
-        self.since.get_or_insert_with(Instant::now);
         self.puts.push(put);
     }
 
     /// Has the commit forget `forget.job`'s remote job if its result ends up durable. Every
     /// file of that job must be in this group (see [`Group::absorb`]).
     pub fn forget(&mut self, forget: Forget) {
-        self.since.get_or_insert_with(Instant::now);
         self.forget.push(forget);
     }
 
@@ -86,10 +82,11 @@ impl Group {
         self.kept.extend(other.kept);
         self.forget.extend(other.forget);
         self.bytes += other.bytes;
-        self.since = match (self.since, other.since) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
+    }
+
+    /// Nothing to commit: no file, no kept result, no job to forget.
+    pub fn is_empty(&self) -> bool {
+        self.puts.is_empty() && self.kept.is_empty() && self.forget.is_empty()
     }
 
     /// Puts every file of the group in place (see the module doc); what the caller learns
@@ -99,7 +96,7 @@ impl Group {
             kept: true,
             not_placed: 0,
         };
-        if self.puts.is_empty() && self.kept.is_empty() && self.forget.is_empty() {
+        if self.is_empty() {
             return Ok(applied);
         }
         let n = hook::next_group();
@@ -305,9 +302,13 @@ impl Pending {
         }
     }
 
-    /// When the first file now waiting joined the group; `None` while it is empty.
-    pub fn since(&self) -> Option<Instant> {
-        self.group.lock().unwrap_or_else(|p| p.into_inner()).since
+    /// Whether anything waits to be committed.
+    pub fn is_waiting(&self) -> bool {
+        !self
+            .group
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_empty()
     }
 
     /// Commits what is waiting, alongside any other commit under way (the remote flow,

@@ -526,6 +526,22 @@ mod tests {
     }
 
     #[test]
+    fn g3_a_file_edited_while_its_backup_fails_is_taken_as_edited_not_failed() {
+        let dir = tempfile::tempdir().unwrap();
+        let (ctx, work, pending, path) = waiting(dir.path());
+        // Both at once: the backup is damaged and the user saves over the file.
+        std::fs::write(ctx.backups.path_for(&work.hash), b"damaged").unwrap();
+        let edit = b"the user's edit".to_vec();
+        std::fs::write(&path, &edit).unwrap();
+        pending.finish(&ctx).unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), edit);
+        // The new content is looked at again, not left failed for a backup it never had.
+        let row = ctx.ledger().file(&path).unwrap().unwrap();
+        assert_eq!(row.state, State::New, "{row:?}");
+        assert_eq!(ctx.take_again(), vec![path]);
+    }
+
+    #[test]
     fn g1_no_file_of_a_group_is_replaced_when_its_backup_does_not_verify() {
         let dir = tempfile::tempdir().unwrap();
         let (ctx, work, pending, path) = waiting(dir.path());

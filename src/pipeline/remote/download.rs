@@ -34,7 +34,6 @@ pub(super) enum Delivery {
 impl Flow {
     /// Starts the delivery of a finished job.
     pub(super) fn deliver(&mut self, work: Work, url: String, sel: Selection) {
-        self.delivering += 1;
         let r = self.r.clone();
         self.tasks.spawn(async move {
             let out = deliver(&r, &work, sel).await;

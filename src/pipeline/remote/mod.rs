@@ -133,8 +133,6 @@ struct Flow {
     tasks: JoinSet<Event>,
     unrecorded: send::Unrecorded,
     polls_out: usize,
-    /// Deliveries under way: while one is, a group of results may wait for it.
-    delivering: usize,
     /// Commits of the shared group under way.
     committing: usize,
     credits: Credits,
@@ -209,7 +207,6 @@ pub async fn run(
         tasks: JoinSet::new(),
         unrecorded: send::Unrecorded::new(r.ctx.config.concurrency, r.net.max_batch_files),
         polls_out: 0,
-        delivering: 0,
         committing: 0,
         credits: Credits::Fine,
         hold: None,
@@ -375,7 +372,6 @@ impl Flow {
                 self.on_polled(jobs, out).await
             }
             Event::Delivered { work, url, out } => {
-                self.delivering -= 1;
                 self.commit_waiting();
                 self.on_delivered(work, url, out?).await
             }
@@ -427,7 +423,7 @@ impl Flow {
     /// Commits the results waiting in the shared group, unless [`COMMITS`] are under way
     /// (the end of one calls this again).
     fn commit_waiting(&mut self) {
-        if self.committing >= COMMITS || self.r.pending.since().is_none() {
+        if self.committing >= COMMITS || !self.r.pending.is_waiting() {
             return;
         }
         self.committing += 1;
